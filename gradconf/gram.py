@@ -1,0 +1,356 @@
+"""Exact per-example gradient Gram matrices, G[i, j] = <grad f_i(w), grad f_j(w)> (paper eq. 3).
+
+Three interchangeable methods (all exact; they differ only in cost):
+
+- ``ghost``: one forward pass with hooks that keep each layer's input A, then one ``autograd.grad``
+  of the summed loss with respect to each layer's *output* (B). Weight gradients are never formed:
+  per-example weight gradients of a dense layer are outer products b_i a_i^T, so
+  <b_i a_i^T, b_j a_j^T> = (a_i . a_j)(b_i . b_j). For layers applied at T positions (convolutions,
+  sequence inputs) each layer picks the cheaper of that identity summed over position pairs and
+  materialising only that layer's per-example weight gradients (Bu et al. 2022, "mixed ghost").
+  Supports Linear, Conv2d (groups=1, zero padding) and eval-mode BatchNorm, with any parameter-free
+  modules in between (activations, pooling, skip connections).
+- ``vmap``: ``torch.func.vmap(grad(...))`` over examples, in chunks.
+- ``loop``: one backward per example; the reference implementation.
+
+Train-mode BatchNorm couples the examples of a batch, so a per-example gradient is not defined; every
+method refuses it rather than approximating (see ``minibatch_cosines`` for the paper's protocol).
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from .losses import check_loss, per_example_loss
+
+log = logging.getLogger(__name__)
+
+GramMethod = Literal["auto", "ghost", "vmap", "loop"]
+GRAM_METHODS: tuple[str, ...] = ("auto", "ghost", "vmap", "loop")
+
+#: Largest number of tensor elements a single temporary of the engine may hold.
+_BLOCK_ELEMENTS = 1 << 26
+#: Per-example gradients up to this many bytes are kept whole by ``vmap``/``loop``; above it the
+#: Gram is assembled block by block, recomputing gradients instead of storing n x P floats.
+DEFAULT_MEMORY_BUDGET = 2 << 30
+
+
+class GhostUnsupportedError(ValueError):
+    """The ghost method cannot compute this model's Gram exactly; the message says why."""
+
+
+def _batchnorm_layers(model: nn.Module) -> list[tuple[str, nn.modules.batchnorm._BatchNorm]]:
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def refuse_coupled_batchnorm(model: nn.Module) -> None:
+    """Raise if a BatchNorm layer would use batch statistics (train mode or no running stats)."""
+    for name, bn in _batchnorm_layers(model):
+        if bn.training or not bn.track_running_stats:
+            raise ValueError(
+                f"BatchNorm layer {name!r} normalises with batch statistics "
+                f"({'train mode' if bn.training else 'track_running_stats=False'}), so examples interact "
+                "and a per-example gradient is not defined. Call model.eval() to measure with running "
+                "statistics, or use gradconf.measure.minibatch_cosines, which measures gradients of whole "
+                "minibatches in the BatchNorm mode you choose (the paper's protocol)."
+            )
+
+
+def trainable_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """Named parameters with ``requires_grad``: the coordinates of every gradient gradconf measures."""
+    return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+
+def ghost_unsupported_reason(model: nn.Module) -> str | None:
+    """Why ``ghost`` would not be exact for ``model`` (None when it is)."""
+    owners: dict[int, str] = {}
+    for mod_name, module in model.named_modules(remove_duplicate=False):
+        own = [p for p in module.parameters(recurse=False) if p.requires_grad]
+        if not own:
+            continue
+        label = mod_name or type(module).__name__
+        for p in own:
+            if id(p) in owners and owners[id(p)] != label:
+                return f"parameter shared between {owners[id(p)]!r} and {label!r}"
+            owners[id(p)] = label
+        if isinstance(module, nn.Linear):
+            continue
+        if isinstance(module, nn.Conv2d):
+            if module.groups != 1:
+                return f"{label!r}: grouped convolution (groups={module.groups})"
+            if module.padding_mode != "zeros" or isinstance(module.padding, str):
+                return f"{label!r}: padding {module.padding!r} with mode {module.padding_mode!r}"
+            continue
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            continue  # modes are checked by refuse_coupled_batchnorm
+        return f"{label!r}: layer type {type(module).__name__} has no ghost rule"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# ghost
+# ----------------------------------------------------------------------------------------------
+
+def _positions_gram(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Gram of per-example gradients sum_t b_it a_it^T for a layer applied at T positions.
+
+    ``a``: (n, T, D) layer inputs, ``b``: (n, T, C) output gradients. Picks the cheaper exact route.
+    """
+    n, t, d = a.shape
+    c = b.shape[2]
+    if t == 1:
+        a0, b0 = a[:, 0], b[:, 0]
+        return (a0 @ a0.T) * (b0 @ b0.T)
+    ghost_flops = n * n * t * t * (d + c)
+    materialise_flops = n * t * c * d + n * n * c * d
+    if ghost_flops < materialise_flops:
+        gram = a.new_zeros(n, n)
+        rows = max(1, _BLOCK_ELEMENTS // (n * t * t))
+        for start in range(0, n, rows):
+            sl = slice(start, start + rows)
+            aa = torch.einsum("itd,jsd->ijts", a[sl], a)
+            bb = torch.einsum("itc,jsc->ijts", b[sl], b)
+            gram[sl] = (aa * bb).sum(dim=(2, 3))
+        return gram
+    # Materialise per-example weight gradients, a group of output channels at a time, so that the
+    # temporary stays below _BLOCK_ELEMENTS whatever the layer's size.
+    gram = a.new_zeros(n, n)
+    channels = max(1, _BLOCK_ELEMENTS // (n * d))
+    at = a.transpose(1, 2)
+    for start in range(0, c, channels):
+        per_example = torch.bmm(at, b[:, :, start:start + channels]).reshape(n, -1)
+        gram += per_example @ per_example.T
+    return gram
+
+
+def _linear_contribution(m: nn.Linear, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    n = a.shape[0]
+    a = a.reshape(n, -1, a.shape[-1])
+    b = b.reshape(n, -1, b.shape[-1])
+    gram = a.new_zeros(n, n)
+    if m.weight.requires_grad:
+        gram += _positions_gram(a, b)
+    if m.bias is not None and m.bias.requires_grad:
+        s = b.sum(dim=1)
+        gram += s @ s.T
+    return gram
+
+
+def _conv2d_contribution(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    n = a.shape[0]
+    b = b.reshape(n, b.shape[1], -1)  # (n, C_out, L)
+    gram = a.new_zeros(n, n)
+    if m.weight.requires_grad:
+        cols = nn.functional.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
+        gram += _positions_gram(cols.transpose(1, 2), b.transpose(1, 2))
+    if m.bias is not None and m.bias.requires_grad:
+        s = b.sum(dim=2)
+        gram += s @ s.T
+    return gram
+
+
+def _batchnorm_contribution(m: nn.modules.batchnorm._BatchNorm, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    n, c = a.shape[:2]
+    shape = (1, c) + (1,) * (a.dim() - 2)
+    gram = a.new_zeros(n, n)
+    b = b.reshape(n, c, -1)
+    if m.weight is not None and m.weight.requires_grad:
+        normalised = (a - m.running_mean.reshape(shape)) / torch.sqrt(m.running_var.reshape(shape) + m.eps)
+        g = (b * normalised.reshape(n, c, -1)).sum(dim=2)
+        gram += g @ g.T
+    if m.bias is not None and m.bias.requires_grad:
+        g = b.sum(dim=2)
+        gram += g @ g.T
+    return gram
+
+
+def _ghost_gram(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    reason = ghost_unsupported_reason(model)
+    if reason is not None:
+        raise GhostUnsupportedError(f"ghost Gram is not exact for this model: {reason}; use method='vmap' or 'auto'")
+    records: list[tuple[nn.Module, torch.Tensor, torch.Tensor, int, int]] = []
+
+    def keep(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        records.append((module, inputs[0], output, inputs[0]._version, output._version))
+
+    handles = [
+        m.register_forward_hook(keep)
+        for m in model.modules()
+        if any(p.requires_grad for p in m.parameters(recurse=False))
+    ]
+    try:
+        with torch.enable_grad():
+            out = model(x)
+            total = per_example_loss(out, y, loss).sum()
+    finally:
+        for h in handles:
+            h.remove()
+    seen = [id(r[0]) for r in records]
+    if len(seen) != len(set(seen)):
+        raise GhostUnsupportedError("a layer is called more than once per forward (weight sharing); use method='vmap'")
+    for module, a, o, va, vo in records:
+        if a._version != va or o._version != vo:
+            raise GhostUnsupportedError(
+                f"the input or output of {type(module).__name__} was modified in place after the layer ran "
+                "(e.g. ReLU(inplace=True)); the stored activations would be wrong. Use method='vmap'."
+            )
+    outputs = [r[2] for r in records]
+    out_grads = torch.autograd.grad(total, outputs, allow_unused=True)
+    n = x.shape[0]
+    gram = torch.zeros(n, n, dtype=out.dtype, device=out.device)
+    for (module, a, _, _, _), b in zip(records, out_grads):
+        if b is None:
+            continue  # this layer does not influence the loss: its gradient is zero
+        a = a.detach()
+        if isinstance(module, nn.Linear):
+            gram += _linear_contribution(module, a, b)
+        elif isinstance(module, nn.Conv2d):
+            gram += _conv2d_contribution(module, a, b)
+        else:
+            gram += _batchnorm_contribution(module, a, b)
+    return gram
+
+
+# ----------------------------------------------------------------------------------------------
+# vmap and loop: per-example gradient rows, assembled into a Gram within a memory budget
+# ----------------------------------------------------------------------------------------------
+
+def _gram_from_rows(
+    rows: Callable[[slice], torch.Tensor], n: int, n_params: int, dtype: torch.dtype, device: torch.device,
+    memory_budget: int,
+) -> torch.Tensor:
+    itemsize = torch.empty((), dtype=dtype).element_size()
+    if n * n_params * itemsize <= memory_budget:
+        block = max(1, min(n, _BLOCK_ELEMENTS // max(1, n_params)))
+        flat = torch.cat([rows(slice(s, s + block)) for s in range(0, n, block)])
+        return flat @ flat.T
+    # Too many floats to hold every per-example gradient: recompute blocks pairwise instead.
+    block = max(1, memory_budget // (2 * n_params * itemsize))
+    gram = torch.zeros(n, n, dtype=dtype, device=device)
+    starts = list(range(0, n, block))
+    for i, si in enumerate(starts):
+        ri = rows(slice(si, si + block))
+        gram[si:si + block, si:si + block] = ri @ ri.T
+        for sj in starts[i + 1:]:
+            rj = rows(slice(sj, sj + block))
+            cross = ri @ rj.T
+            gram[si:si + block, sj:sj + block] = cross
+            gram[sj:sj + block, si:si + block] = cross.T
+    return gram
+
+
+@contextmanager
+def _parameters_restored(model: nn.Module) -> Iterator[None]:
+    """Put every module's Parameter objects back afterwards.
+
+    torch.func.functional_call (torch 2.13) leaves a plain tensor in place of a Parameter when a module
+    is registered under two names (shared weights), detaching it from the model for later training.
+    """
+    saved = [(m, dict(m._parameters)) for m in model.modules()]
+    try:
+        yield
+    finally:
+        for m, params in saved:
+            m._parameters.update(params)
+
+
+def _vmap_rows(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str, chunk_size: int | None):
+    trainable = trainable_parameters(model)
+    names = [n for n, _ in trainable]
+    values = tuple(p.detach() for _, p in trainable)
+    fixed = {n: p.detach() for n, p in model.named_parameters() if not p.requires_grad}
+    fixed.update(dict(model.named_buffers()))
+
+    def loss_one(params: tuple[torch.Tensor, ...], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
+        state = {**fixed, **dict(zip(names, params))}
+        out = functional_call(model, state, (xi.unsqueeze(0),))
+        return per_example_loss(out, yi.unsqueeze(0), loss).sum()
+
+    per_example = vmap(grad(loss_one), in_dims=(None, 0, 0), chunk_size=chunk_size)
+
+    def rows(sl: slice) -> torch.Tensor:
+        with _parameters_restored(model):
+            grads = per_example(values, x[sl], y[sl])
+        return torch.cat([g.reshape(g.shape[0], -1) for g in grads], dim=1)
+
+    return rows
+
+
+def _loop_rows(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str):
+    params = [p for _, p in trainable_parameters(model)]
+
+    def rows(sl: slice) -> torch.Tensor:
+        out_rows = []
+        for i in range(*sl.indices(x.shape[0])):
+            with torch.enable_grad():
+                f_i = per_example_loss(model(x[i:i + 1]), y[i:i + 1], loss).sum()
+                grads = torch.autograd.grad(f_i, params, allow_unused=True)
+            out_rows.append(torch.cat([
+                (torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)
+            ]))
+        return torch.stack(out_rows)
+
+    return rows
+
+
+def gradient_gram(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss: str = "cross_entropy",
+    method: str = "auto",
+    *,
+    chunk_size: int | None = 32,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> torch.Tensor:
+    """Exact Gram of per-example loss gradients, G[i, j] = <grad f_i(w), grad f_j(w)>, shape (n, n).
+
+    The gradient-confusion bound of paper Definition 2.1 (eq. 3) is eta = max(0, -min_{i != j} G[i, j]).
+    Gradients are taken w.r.t. every parameter with ``requires_grad``; the model is not modified and
+    no ``.grad`` is written.
+
+    Args:
+        model: the network; BatchNorm layers must be in eval mode (running statistics).
+        x, y: n inputs and targets, batched along dim 0.
+        loss: per-example loss, see :func:`gradconf.losses.per_example_loss`.
+        method: ``ghost``, ``vmap``, ``loop`` or ``auto`` (ghost where it is exact, else vmap, else loop;
+            the choice and its reason are logged at INFO level).
+        chunk_size: examples per vmap call.
+        memory_budget: bytes of per-example gradients ``vmap``/``loop`` may hold at once.
+    """
+    check_loss(loss)
+    if method not in GRAM_METHODS:
+        raise ValueError(f"unknown method {method!r}; allowed: {', '.join(GRAM_METHODS)}")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x has {x.shape[0]} examples but y has {y.shape[0]}")
+    if x.shape[0] < 1:
+        raise ValueError("need at least one example")
+    refuse_coupled_batchnorm(model)
+    trainable = trainable_parameters(model)
+    if not trainable:
+        raise ValueError("the model has no parameter with requires_grad=True")
+    if method == "auto":
+        reason = ghost_unsupported_reason(model)
+        if reason is None:
+            try:
+                return _ghost_gram(model, x, y, loss)
+            except GhostUnsupportedError as err:
+                reason = str(err)
+        log.info("gradient_gram(auto): using vmap because %s", reason)
+        try:
+            return gradient_gram(model, x, y, loss, "vmap", chunk_size=chunk_size, memory_budget=memory_budget)
+        except RuntimeError as err:  # functorch cannot trace some models (in-place ops, .item())
+            log.info("gradient_gram(auto): using loop because vmap failed: %s", err)
+            method = "loop"
+    if method == "ghost":
+        return _ghost_gram(model, x, y, loss)
+    n_params = sum(p.numel() for _, p in trainable)
+    rows = _vmap_rows(model, x, y, loss, chunk_size) if method == "vmap" else _loop_rows(model, x, y, loss)
+    p0 = trainable[0][1]
+    return _gram_from_rows(rows, x.shape[0], n_params, p0.dtype, p0.device, memory_budget)

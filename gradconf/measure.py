@@ -1,0 +1,182 @@
+"""Gradient-confusion quantities: the paper's minibatch protocol and summaries of exact Grams.
+
+- :func:`minibatch_cosines`: paper §7's protocol: cosines between the gradients of random pairs of
+  minibatches (100 pairs of 128 in the paper), each gradient one ordinary backward pass.
+- :func:`confusion_summary`: eta of Definition 2.1 (eq. 3), cosine statistics, gradient diversity
+  (Yin et al. 2018) and m-coherence (Chatterjee & Zielinski 2020), all from one per-example Gram
+  (:func:`gradconf.gram.gradient_gram`).
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from .gram import GRAM_METHODS, gradient_gram, trainable_parameters  # noqa: F401  (re-exported)
+from .losses import check_loss, per_example_loss
+
+BN_MODES: tuple[str, ...] = ("train", "eval")
+
+
+@dataclass(frozen=True)
+class MinibatchPairs:
+    """Gradients of ``n_pairs`` minibatch pairs (a, b): inner products, norms and cosines, float64."""
+
+    inner: torch.Tensor
+    norm_a: torch.Tensor
+    norm_b: torch.Tensor
+
+    @property
+    def cosines(self) -> torch.Tensor:
+        return self.inner / (self.norm_a * self.norm_b)
+
+
+@contextmanager
+def _bn_mode(model: nn.Module, bn_mode: str | None) -> Iterator[None]:
+    """Put BatchNorm layers in ``bn_mode`` and restore modes and running statistics afterwards."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if bns and bn_mode not in BN_MODES:
+        raise ValueError(
+            "the model has BatchNorm layers: state bn_mode='train' (batch statistics, as in a training step; "
+            "the paper's setting is not specified) or bn_mode='eval' (running statistics)"
+        )
+    modes = [m.training for m in bns]
+    saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in bns]
+    try:
+        for m in bns:
+            m.train(bn_mode == "train")
+        yield
+    finally:
+        with torch.no_grad():
+            for m, mode, buffers in zip(bns, modes, saved):
+                m.train(mode)
+                for k, v in buffers.items():
+                    getattr(m, k).copy_(v)
+
+
+def _flat_gradient(model: nn.Module, params: list[nn.Parameter], x: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    with torch.enable_grad():
+        value = per_example_loss(model(x), y, loss).mean()
+        grads = torch.autograd.grad(value, params, allow_unused=True)
+    return torch.cat([
+        (torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)
+    ]).to(torch.float64)
+
+
+def minibatch_gradient_pairs(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_pairs: int = 100,
+    batch_size: int = 128,
+    *,
+    generator: torch.Generator,
+    loss: str = "cross_entropy",
+    bn_mode: str | None = None,
+) -> MinibatchPairs:
+    """Gradients of random minibatch pairs, as in paper §7 ("100 pairs of minibatches of size 128").
+
+    Each pair is two disjoint minibatches drawn without replacement from ``(x, y)``; pairs are drawn
+    independently. Each minibatch gradient is the gradient of the mean loss from one ordinary
+    backward pass, so BatchNorm may be in train mode (``bn_mode``; required when the model has BN).
+    Running statistics and module modes are restored afterwards; no ``.grad`` is written.
+    """
+    check_loss(loss)
+    if n_pairs < 1 or batch_size < 1:
+        raise ValueError(f"n_pairs and batch_size must be >= 1, got {n_pairs} and {batch_size}")
+    n = x.shape[0]
+    if n < 2 * batch_size:
+        raise ValueError(f"need at least 2 * batch_size = {2 * batch_size} examples for a disjoint pair, got {n}")
+    params = [p for _, p in trainable_parameters(model)]
+    inner, norm_a, norm_b = [], [], []
+    with _bn_mode(model, bn_mode):
+        for _ in range(n_pairs):
+            idx = torch.randperm(n, generator=generator)[: 2 * batch_size].to(x.device)
+            ga = _flat_gradient(model, params, x[idx[:batch_size]], y[idx[:batch_size]], loss)
+            gb = _flat_gradient(model, params, x[idx[batch_size:]], y[idx[batch_size:]], loss)
+            inner.append(ga @ gb)
+            norm_a.append(ga.norm())
+            norm_b.append(gb.norm())
+    return MinibatchPairs(torch.stack(inner).cpu(), torch.stack(norm_a).cpu(), torch.stack(norm_b).cpu())
+
+
+def minibatch_cosines(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_pairs: int = 100,
+    batch_size: int = 128,
+    *,
+    generator: torch.Generator,
+    loss: str = "cross_entropy",
+    bn_mode: str | None = None,
+) -> torch.Tensor:
+    """Cosine similarities of ``n_pairs`` random minibatch-gradient pairs (paper §7, Figs. 2-4)."""
+    return minibatch_gradient_pairs(
+        model, x, y, n_pairs, batch_size, generator=generator, loss=loss, bn_mode=bn_mode
+    ).cosines
+
+
+def off_diagonal(matrix: torch.Tensor) -> torch.Tensor:
+    """The entries above the diagonal (each unordered pair i < j once)."""
+    i, j = torch.triu_indices(matrix.shape[0], matrix.shape[1], offset=1)
+    return matrix[i, j]
+
+
+def gram_cosines(gram: torch.Tensor) -> torch.Tensor:
+    """Cosine matrix G[i, j] / sqrt(G[i, i] G[j, j]); NaN where a gradient is zero."""
+    norms = gram.diagonal().clamp_min(0).sqrt()
+    return gram / (norms[:, None] * norms[None, :])
+
+
+def cosine_summary(cosines: torch.Tensor) -> dict[str, float]:
+    """Min, 5/50/95 % quantiles, mean, std and fraction negative of a set of cosines (NaNs excluded)."""
+    c = torch.as_tensor(cosines, dtype=torch.float64).reshape(-1)
+    defined = c[~torch.isnan(c)]
+    if defined.numel() == 0:
+        raise ValueError("no defined cosine to summarise (empty input or all gradients zero)")
+    q = torch.quantile(defined, torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64))
+    return {
+        "min": defined.min().item(),
+        "q05": q[0].item(),
+        "median": q[1].item(),
+        "q95": q[2].item(),
+        "mean": defined.mean().item(),
+        "std": defined.std(unbiased=False).item(),
+        "frac_negative": (defined < 0).double().mean().item(),
+        "count": int(defined.numel()),
+        "undefined": int(c.numel() - defined.numel()),
+    }
+
+
+def confusion_summary(gram: torch.Tensor) -> dict[str, float]:
+    """Gradient-confusion statistics of one per-example (or per-minibatch) Gram matrix.
+
+    - ``eta`` = max(0, -min_{i != j} G[i, j]): the confusion bound of Definition 2.1, eq. 3 (raw scale).
+    - ``min_inner``, ``mean_inner``: off-diagonal inner products.
+    - ``cos_*``: :func:`cosine_summary` of the off-diagonal cosines (the normalised confusion).
+    - ``gradient_diversity`` = sum_i ||g_i||^2 / ||sum_i g_i||^2 (Yin et al. 2018).
+    - ``m_coherence`` = ||sum_i g_i||^2 / sum_i ||g_i||^2 = 1 / diversity (Chatterjee & Zielinski 2020).
+    - ``mean_sq_norm``: mean ||g_i||^2, the scale that relates raw and normalised confusion.
+    """
+    g = gram.detach().to(torch.float64).cpu()
+    if g.dim() != 2 or g.shape[0] != g.shape[1] or g.shape[0] < 2:
+        raise ValueError(f"need a square Gram of at least 2 x 2, got shape {tuple(g.shape)}")
+    inner = off_diagonal(g)
+    trace = g.diagonal().sum().item()
+    total = g.sum().item()
+    summary = {
+        "n": int(g.shape[0]),
+        "eta": max(0.0, -inner.min().item()),
+        "min_inner": inner.min().item(),
+        "mean_inner": inner.mean().item(),
+        "mean_sq_norm": trace / g.shape[0],
+        "gradient_diversity": trace / total if total > 0 else math.inf,
+        "m_coherence": total / trace if trace > 0 else math.nan,
+    }
+    summary.update({f"cos_{k}": v for k, v in cosine_summary(off_diagonal(gram_cosines(g))).items()})
+    return summary

@@ -1,0 +1,166 @@
+"""Every Gram method equals a per-example loop in float64 (paper eq. 3's inner products)."""
+import pytest
+import torch
+from torch import nn
+
+from gradconf.gram import GhostUnsupportedError, ghost_unsupported_reason, gradient_gram
+from gradconf.init import InitConfig
+from gradconf.models import MLPConfig, WRNConfig, build_model
+
+torch.set_default_dtype(torch.float64)
+
+
+def reference_gram(model, x, y, loss):
+    """Per-example gradients by brute force, one backward each, independent of the engine."""
+    rows = []
+    for i in range(x.shape[0]):
+        model.zero_grad()
+        out = model(x[i:i + 1])
+        if loss == "cross_entropy":
+            f = nn.functional.cross_entropy(out, y[i:i + 1])
+        elif loss == "mse":
+            f = 0.5 * ((out.reshape(-1) - y[i].reshape(-1)) ** 2).sum()
+        else:
+            f = nn.functional.softplus(-y[i] * out.reshape(()))
+        f.backward()
+        rows.append(torch.cat([p.grad.reshape(-1) for p in model.parameters() if p.requires_grad]))
+    model.zero_grad()
+    g = torch.stack(rows)
+    return g @ g.T
+
+
+def assert_close(actual, expected):
+    scale = expected.abs().max()
+    assert scale > 0
+    assert ((actual - expected).abs().max() / scale).item() <= 1e-10
+
+
+def _data(n, shape, classes, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, *shape, generator=gen)
+    y = torch.randint(0, classes, (n,), generator=gen)
+    return x, y
+
+
+def _eval_bn_resnet():
+    model = build_model(WRNConfig(depth=10, width=1, bn=True, skip=True, in_channels=3), seed=1).double()
+    # Non-trivial running statistics and affine parameters, so every BN term matters.
+    gen = torch.Generator().manual_seed(5)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.3, generator=gen)
+            m.running_var.uniform_(0.5, 2.0, generator=gen)
+            m.weight.data.normal_(1, 0.2, generator=gen)
+            m.bias.data.normal_(0, 0.2, generator=gen)
+    return model.eval()
+
+
+CASES = {
+    "mlp_relu": (lambda: build_model(MLPConfig(input_dim=7, width=9, depth=3, output_dim=4), seed=0).double(), (7,), 4, "cross_entropy"),
+    "mlp_tanh_mse": (lambda: build_model(MLPConfig(input_dim=5, width=11, depth=2, output_dim=3, activation="tanh"), seed=1).double(), (5,), 3, "mse"),
+    "deep_linear_logistic": (lambda: build_model(MLPConfig(input_dim=6, width=8, depth=5, output_dim=1, activation="identity"), InitConfig("orthogonal"), seed=2).double(), (6,), None, "logistic"),
+    "cnn_plain": (lambda: build_model(WRNConfig(depth=10, width=1, in_channels=2, num_classes=5), seed=3).double(), (2, 9, 7), 5, "cross_entropy"),
+    "resnet_eval_bn": (_eval_bn_resnet, (3, 8, 8), 10, "cross_entropy"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("method", ["ghost", "vmap", "loop", "auto"])
+def test_methods_match_per_example_loop(case, method):
+    make, shape, classes, loss = CASES[case]
+    model = make()
+    n = 13  # odd, so nothing relies on even sizes
+    if classes is None:
+        x, _ = _data(n, shape, 2)
+        y = torch.where(torch.rand(n, generator=torch.Generator().manual_seed(9)) > 0.5, 1.0, -1.0)
+    elif loss == "mse":
+        x, _ = _data(n, shape, 2)
+        y = torch.randn(n, classes, generator=torch.Generator().manual_seed(9))
+    else:
+        x, y = _data(n, shape, classes)
+    expected = reference_gram(model, x, y, loss)
+    actual = gradient_gram(model, x, y, loss=loss, method=method)
+    assert actual.shape == (n, n)
+    assert_close(actual, expected)
+    assert all(p.grad is None for p in model.parameters()), "the engine must not write .grad"
+
+
+def test_conv_ghost_route_used_when_positions_are_few():
+    """A conv applied at few positions takes the pairwise-positions route; it must be exact too."""
+    # 5x5 input, 3x3 kernel, stride 2 -> T = 4 positions; n^2 T^2 (D + C) < n T C D + n^2 C D here.
+    n, t, d, c = 9, 4, 27, 64
+    assert n * n * t * t * (d + c) < n * t * c * d + n * n * c * d
+    model = nn.Sequential(nn.Conv2d(3, c, 3, stride=2), nn.ReLU(), nn.Flatten(), nn.Linear(c * t, 3)).double()
+    x, y = _data(n, (3, 5, 5), 3)
+    assert_close(gradient_gram(model, x, y, method="ghost"), reference_gram(model, x, y, "cross_entropy"))
+
+
+def test_sequence_linear_and_frozen_parameters():
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Flatten(), nn.Linear(18, 2)).double()
+    model[0].bias.requires_grad_(False)
+    x = torch.randn(7, 3, 4)
+    y = torch.randint(0, 2, (7,))
+    assert_close(gradient_gram(model, x, y, method="ghost"), reference_gram(model, x, y, "cross_entropy"))
+
+
+def test_blocked_assembly_under_small_memory_budget():
+    model = build_model(MLPConfig(input_dim=5, width=6, depth=2, output_dim=3), seed=0).double()
+    x, y = _data(11, (5,), 3)
+    for method in ("vmap", "loop"):
+        assert_close(gradient_gram(model, x, y, method=method, memory_budget=800), reference_gram(model, x, y, "cross_entropy"))
+
+
+def test_orthogonal_inputs_give_zero_confusion():
+    """Paper §2 worked example: logistic regression on orthogonal inputs has <g_i, g_j> = 0."""
+    d = 6
+    model = nn.Linear(d, 1, bias=False).double()
+    x = torch.eye(d)[:5] * torch.arange(1.0, 6.0)[:, None]
+    y = torch.tensor([1.0, -1.0, 1.0, 1.0, -1.0])
+    gram = gradient_gram(model, x, y, loss="logistic", method="ghost")
+    off = gram - torch.diag(gram.diagonal())
+    assert off.abs().max().item() == 0.0
+    assert (gram.diagonal() > 0).all()
+
+
+def test_train_mode_batchnorm_is_refused_by_every_method():
+    model = build_model(WRNConfig(depth=10, width=1, bn=True, skip=True), seed=0).double().train()
+    x, y = _data(4, (3, 8, 8), 10)
+    for method in ("ghost", "vmap", "loop", "auto"):
+        with pytest.raises(ValueError, match="batch statistics"):
+            gradient_gram(model, x, y, method=method)
+
+
+def test_unsupported_layers_auto_falls_back_and_ghost_explains():
+    model = nn.Sequential(nn.Linear(4, 5), nn.LayerNorm(5), nn.Linear(5, 3)).double()
+    x, y = _data(6, (4,), 3)
+    assert "LayerNorm" in ghost_unsupported_reason(model)
+    with pytest.raises(GhostUnsupportedError, match="LayerNorm"):
+        gradient_gram(model, x, y, method="ghost")
+    assert_close(gradient_gram(model, x, y, method="auto"), reference_gram(model, x, y, "cross_entropy"))
+
+
+def test_inplace_activation_is_detected():
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(inplace=True), nn.Linear(5, 3)).double()
+    x, y = _data(6, (4,), 3)
+    with pytest.raises(GhostUnsupportedError, match="in place"):
+        gradient_gram(model, x, y, method="ghost")
+    assert_close(gradient_gram(model, x, y, method="auto"), reference_gram(model, x, y, "cross_entropy"))
+
+
+def test_shared_weights_are_not_ghosted():
+    lin = nn.Linear(4, 4)
+    model = nn.Sequential(lin, nn.Tanh(), lin, nn.Linear(4, 2)).double()
+    x, y = _data(5, (4,), 2)
+    with pytest.raises(GhostUnsupportedError):
+        gradient_gram(model, x, y, method="ghost")
+    assert_close(gradient_gram(model, x, y, method="auto"), reference_gram(model, x, y, "cross_entropy"))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"method": "fast"}, "unknown method"),
+    ({"loss": "hinge"}, "unknown loss"),
+])
+def test_bad_arguments(kwargs, match):
+    model = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match=match):
+        gradient_gram(model, torch.randn(2, 3), torch.tensor([0, 1]), **kwargs)

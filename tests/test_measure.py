@@ -1,0 +1,76 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from gradconf.gram import gradient_gram
+from gradconf.measure import (confusion_summary, cosine_summary, gram_cosines, minibatch_cosines,
+                              minibatch_gradient_pairs, off_diagonal)
+from gradconf.models import MLPConfig, WRNConfig, build_model
+
+
+def test_confusion_summary_on_a_known_gram():
+    g = torch.tensor([[4.0, -1.0, 2.0], [-1.0, 1.0, 0.0], [2.0, 0.0, 9.0]], dtype=torch.float64)
+    s = confusion_summary(g)
+    assert s["eta"] == 1.0 and s["min_inner"] == -1.0
+    assert math.isclose(s["mean_inner"], (-1 + 2 + 0) / 3)
+    assert math.isclose(s["cos_min"], -0.5)
+    assert math.isclose(s["gradient_diversity"], 14 / (14 + 2 * 1.0))
+    assert math.isclose(s["m_coherence"] * s["gradient_diversity"], 1.0)
+    assert math.isclose(s["cos_frac_negative"], 1 / 3)
+    assert confusion_summary(torch.eye(3))["eta"] == 0.0  # orthogonal gradients: no confusion
+
+
+def test_cosine_summary_excludes_undefined():
+    s = cosine_summary(torch.tensor([0.5, float("nan"), -0.25]))
+    assert s["count"] == 2 and s["undefined"] == 1 and s["min"] == -0.25
+    with pytest.raises(ValueError):
+        cosine_summary(torch.tensor([float("nan")]))
+
+
+def test_minibatch_pairs_match_direct_computation():
+    torch.manual_seed(0)
+    model = build_model(MLPConfig(input_dim=6, width=8, depth=2, output_dim=3), seed=0).double()
+    x, y = torch.randn(40, 6, dtype=torch.float64), torch.randint(0, 3, (40,))
+    pairs = minibatch_gradient_pairs(model, x, y, n_pairs=3, batch_size=5, generator=torch.Generator().manual_seed(4))
+    gen = torch.Generator().manual_seed(4)
+    for k in range(3):
+        idx = torch.randperm(40, generator=gen)[:10]
+        grads = []
+        for part in (idx[:5], idx[5:]):
+            model.zero_grad()
+            nn.functional.cross_entropy(model(x[part]), y[part]).backward()
+            grads.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
+        cos = grads[0] @ grads[1] / (grads[0].norm() * grads[1].norm())
+        assert abs(pairs.cosines[k].item() - cos.item()) < 1e-12
+    # Minibatch gradient = mean of per-example gradients: consistent with the exact Gram.
+    idx = torch.randperm(40, generator=torch.Generator().manual_seed(4))[:10]
+    g = gradient_gram(model, x[idx], y[idx])
+    inner = g[:5, 5:].sum() / 25
+    assert abs(inner.item() - pairs.inner[0].item()) < 1e-12
+
+
+def test_batchnorm_mode_must_be_stated_and_state_is_restored():
+    model = build_model(WRNConfig(depth=10, width=1, bn=True, skip=True), seed=0)
+    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 10, (16,))
+    with pytest.raises(ValueError, match="bn_mode"):
+        minibatch_cosines(model, x, y, 2, 4, generator=torch.Generator())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.eval()
+    c = minibatch_cosines(model, x, y, 2, 4, generator=torch.Generator().manual_seed(0), bn_mode="train")
+    assert c.shape == (2,) and torch.isfinite(c).all()
+    assert not model.training  # mode restored
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # running stats restored
+
+
+def test_minibatch_needs_enough_examples():
+    model = nn.Linear(3, 2)
+    with pytest.raises(ValueError, match="at least 2 \\* batch_size"):
+        minibatch_cosines(model, torch.randn(5, 3), torch.zeros(5, dtype=torch.long), 1, 3, generator=torch.Generator())
+
+
+def test_off_diagonal_and_cosines():
+    g = torch.tensor([[1.0, 2.0], [2.0, 16.0]])
+    assert off_diagonal(g).tolist() == [2.0]
+    assert gram_cosines(g)[0, 1].item() == pytest.approx(0.5)
