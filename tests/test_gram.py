@@ -7,7 +7,15 @@ from gradconf.gram import GhostUnsupportedError, ghost_unsupported_reason, gradi
 from gradconf.init import InitConfig
 from gradconf.models import MLPConfig, WRNConfig, build_model
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64_default():
+    """Exactness is tested in float64 (fp32 batched vs single-example passes can flip a ReLU)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def reference_gram(model, x, y, loss):
