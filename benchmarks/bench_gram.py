@@ -1,0 +1,67 @@
+"""Cost of each Gram method as a ratio to one plain batched forward+backward (same n, same process).
+
+Targets (issue 2): ghost <= 1.5x on the MLPs at n=512 and >= 100x faster than vmap there; on conv nets
+ghost <= 1.5x and never slower than vmap. Prints a table; the numbers are for the machine it runs on.
+Usage: python benchmarks/bench_gram.py [--threads 2] [--repeats 3] [--quick]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from gradconf.gram import gradient_gram
+from gradconf.losses import per_example_loss
+from gradconf.models import MLPConfig, WRNConfig, build_model
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def forward_backward(model, x, y):
+    model.zero_grad(set_to_none=True)
+    per_example_loss(model(x), y, "cross_entropy").mean().backward()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="skip the slow vmap/loop timings at n=512")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cases = [
+        ("MLP 784-1024x6-10", MLPConfig(784, 1024, 6, 10), (784,), 128),
+        ("MLP 784-1024x6-10", MLPConfig(784, 1024, 6, 10), (784,), 512),
+        ("CNN-16-2 (CIFAR)", WRNConfig(16, 2), (3, 32, 32), 128),
+    ]
+    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
+    print(f"{'model':<20} {'n':>4} {'fwd+bwd s':>10} {'ghost':>8} {'vmap':>8} {'loop':>8} {'vmap/ghost':>11}")
+    for name, cfg, shape, n in cases:
+        gen = torch.Generator().manual_seed(0)
+        model = build_model(cfg, seed=0)
+        x = torch.randn(n, *shape, generator=gen)
+        y = torch.randint(0, 10, (n,), generator=gen)
+        base = median_time(lambda: forward_backward(model, x, y), args.repeats)
+        ratios = {}
+        for method in ("ghost", "vmap", "loop"):
+            if args.quick and method != "ghost" and n > 128:
+                ratios[method] = float("nan")
+                continue
+            reps = args.repeats if method == "ghost" else 1
+            ratios[method] = median_time(lambda: gradient_gram(model, x, y, method=method), reps) / base
+        print(f"{name:<20} {n:>4} {base:>10.3f} {ratios['ghost']:>7.2f}x {ratios['vmap']:>7.1f}x "
+              f"{ratios['loop']:>7.1f}x {ratios['vmap'] / ratios['ghost']:>10.1f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
