@@ -142,15 +142,31 @@ def _linear_contribution(m: nn.Linear, a: torch.Tensor, b: torch.Tensor) -> torc
     return gram
 
 
+def _conv2d_weight_gram(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    n, c_in = a.shape[:2]
+    c_out, positions = b.shape[1], b.shape[2] * b.shape[3]
+    d = c_in * m.kernel_size[0] * m.kernel_size[1]
+    if n * n * positions * positions * (d + c_out) < n * positions * c_out * d + n * n * c_out * d:
+        cols = nn.functional.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
+        return _positions_gram(cols.transpose(1, 2), b.reshape(n, c_out, -1).transpose(1, 2))
+    # Per-example weight gradients of this layer only, from one grouped convolution backward
+    # (the batch as groups): several times faster than unfold + bmm on CPU.
+    _, per_example, _ = torch.ops.aten.convolution_backward(
+        b.reshape(1, n * c_out, *b.shape[2:]), a.reshape(1, n * c_in, *a.shape[2:]),
+        m.weight.detach().repeat(n, 1, 1, 1), None, m.stride, m.padding, m.dilation, False, [0, 0], n,
+        [False, True, False],
+    )
+    per_example = per_example.reshape(n, -1)
+    return per_example @ per_example.T
+
+
 def _conv2d_contribution(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     n = a.shape[0]
-    b = b.reshape(n, b.shape[1], -1)  # (n, C_out, L)
     gram = a.new_zeros(n, n)
     if m.weight.requires_grad:
-        cols = nn.functional.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
-        gram += _positions_gram(cols.transpose(1, 2), b.transpose(1, 2))
+        gram += _conv2d_weight_gram(m, a, b)
     if m.bias is not None and m.bias.requires_grad:
-        s = b.sum(dim=2)
+        s = b.reshape(n, b.shape[1], -1).sum(dim=2)
         gram += s @ s.T
     return gram
 
