@@ -58,9 +58,9 @@ def main() -> None:
                 ratios[method] = float("nan")
                 continue
             reps = args.repeats if method == "ghost" else 1
-            # Let vmap/loop hold all n x P per-example gradients (12.5 GB for the n=512 MLP), as the
+            # Let vmap/loop hold all n x P per-example gradients (12.5 GB for the n=512 MLP; this needs a machine with about 16 GB free), as the
             # reference measurements did; under the default 2 GiB budget they would recompute blocks.
-            budget = 14 << 30
+            budget = 13 << 30
             ratios[method] = median_time(
                 lambda: gradient_gram(model, x, y, method=method, memory_budget=budget), reps) / base
         print(f"{name:<20} {n:>4} {base:>10.3f} {ratios['ghost']:>7.2f}x {ratios['vmap']:>7.1f}x "

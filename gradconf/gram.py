@@ -244,7 +244,9 @@ def _gram_from_rows(
     itemsize = torch.empty((), dtype=dtype).element_size()
     if n * n_params * itemsize <= memory_budget:
         block = max(1, min(n, _BLOCK_ELEMENTS // max(1, n_params)))
-        flat = torch.cat([rows(slice(s, s + block)) for s in range(0, n, block)])
+        flat = torch.empty(n, n_params, dtype=dtype, device=device)  # filled in place: one copy only
+        for s in range(0, n, block):
+            flat[s:s + block] = rows(slice(s, s + block))
         return flat @ flat.T
     # Too many floats to hold every per-example gradient: recompute blocks pairwise instead.
     block = max(1, memory_budget // (2 * n_params * itemsize))
