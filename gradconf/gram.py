@@ -153,7 +153,9 @@ def _conv2d_weight_gram(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch
     # (the batch as groups): several times faster than unfold + bmm on CPU.
     _, per_example, _ = torch.ops.aten.convolution_backward(
         b.reshape(1, n * c_out, *b.shape[2:]), a.reshape(1, n * c_in, *a.shape[2:]),
-        m.weight.detach()[:1].expand(n * c_out, *m.weight.shape[1:]), None,  # read for its shape only m.stride, m.padding, m.dilation, False, [0, 0], n,
+        # The weight is read for its shape only: a zero-stride view avoids n copies.
+        m.weight.detach()[:1].expand(n * c_out, *m.weight.shape[1:]), None,
+        m.stride, m.padding, m.dilation, False, [0, 0], n,
         [False, True, False],
     )
     per_example = per_example.reshape(n, -1)
