@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
                        help="replace or add a sweep axis, e.g. --grid seed=[0,1,2]")
     p_run.add_argument("--data-root", help="data folder (default: $GRADCONF_DATA)")
     p_run.add_argument("--sweeps-file", help="YAML file of presets and sweeps (default: packaged)")
+    p_run.add_argument("--workers", type=int, default=1, help="local worker processes (default 1: this process)")
+    p_run.add_argument("--scheduler", help="Dask scheduler address (e.g. tcp://host:8786): run on that cluster")
+    p_run.add_argument("--device", default="cpu",
+                       help="cpu (default), cuda, cuda:N, or auto (each worker's GPU when it has one)")
     p_run.add_argument("--quiet", action="store_true", help="no progress bars")
     p_dl = sub.add_parser("download", help="download and verify a dataset (needs internet)")
     p_dl.add_argument("dataset", choices=["mnist", "cifar10"])
@@ -61,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     store = ResultStore(args.store)
     print(f"{args.sweep} at preset {args.preset}: {len(configs)} runs, store {store.path}", flush=True)
-    report = run_sweep(configs, store, data_root=args.data_root, progress=not args.quiet)
+    report = run_sweep(configs, store, data_root=args.data_root, progress=not args.quiet,
+                       workers=args.workers, scheduler=args.scheduler, device=args.device)
     print(f"done: ran {report.ran}, reused {report.reused}, {report.wall_s:.1f} s", flush=True)
     return 0

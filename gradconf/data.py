@@ -84,6 +84,10 @@ class ArrayDataset:
     def __len__(self) -> int:
         return self.x.shape[0]
 
+    def to(self, device: torch.device | str) -> "ArrayDataset":
+        """The same data on ``device``."""
+        return ArrayDataset(self.x.to(device), self.y.to(device), self.name, self.classes)
+
     def subset(self, n: int | None, generator: torch.Generator) -> "ArrayDataset":
         """A uniformly random subset of ``n`` examples (all, in original order, when n is None).
 
@@ -93,7 +97,7 @@ class ArrayDataset:
             return self
         if not 0 < n <= len(self):
             raise ValueError(f"cannot take {n} examples from {self.name}, which has {len(self)}")
-        idx = torch.randperm(len(self), generator=generator)[:n].sort().values
+        idx = torch.randperm(len(self), generator=generator)[:n].sort().values.to(self.x.device)
         return ArrayDataset(self.x[idx], self.y[idx], self.name, self.classes)
 
 

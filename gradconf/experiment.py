@@ -119,14 +119,33 @@ def load_run_data(config: RunConfig, root: str | os.PathLike | None = None) -> t
     return train_set, test_set
 
 
-def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, progress: bool = False) -> dict[str, Any]:
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/"cpu" → CPU; "auto" → the first CUDA device when there is one; anything else as given.
+
+    The device is how a run executes, not what it is, so it is not part of the run's key; it is recorded
+    in the run's provenance. Results on a GPU are reproducible there but not bitwise equal to the CPU's.
+    """
+    if device is None:
+        return torch.device("cpu")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but torch {torch.__version__} sees no CUDA device")
+    return dev
+
+
+def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, progress: bool = False,
+            device: str | torch.device | None = None) -> dict[str, Any]:
     """Execute one run and return its record (``result`` is deterministic; ``provenance`` is not)."""
     start = time.perf_counter()
+    dev = resolve_device(device)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
         train_set, test_set = load_run_data(config, data_root)
-        model = build_model(config.model, config.init, seed=config.seed)
+        train_set, test_set = train_set.to(dev), test_set.to(dev)
+        model = build_model(config.model, config.init, seed=config.seed).to(dev)
         torch.manual_seed(config.seed)  # anything left to torch's global stream is seeded too
         outcome = train(
             model, train_set, test_set, config.train, config.measure,
@@ -149,7 +168,8 @@ def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, pr
             "torch": torch.__version__,
             "python": platform.python_version(),
             "host": platform.node(),
-            "device": "cpu",
+            "pid": os.getpid(),
+            "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
             "threads": config.threads,
             "wall_s": round(time.perf_counter() - start, 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -220,20 +240,44 @@ def run_sweep(
     *,
     data_root: str | os.PathLike | None = None,
     progress: bool = True,
+    workers: int = 1,
+    scheduler: Any = None,
+    device: str | None = None,
 ) -> SweepReport:
-    """Run every config whose record is not in ``store`` yet, saving each as soon as it finishes."""
+    """Run every config whose record is not in ``store`` yet, saving each as soon as it finishes.
+
+    Engines (see :mod:`gradconf.engines`): this process (``workers=1``, the default), ``workers``
+    local processes, or a Dask distributed cluster (``scheduler``: its address or a Client). The
+    store lives with the caller in every case, so re-running the same call after an interruption,
+    or on another engine, completes the sweep without recomputing finished runs. ``device``: see
+    :func:`resolve_device`.
+    """
     from tqdm.auto import tqdm
 
+    from . import engines
+
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if scheduler is not None and workers != 1:
+        raise ValueError("give either workers (local processes) or scheduler (Dask cluster), not both")
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     configs = _unique(configs)
     todo = [c for c in configs if not store.has(c.key)]
     report = SweepReport(reused=len(configs) - len(todo))
     start = time.perf_counter()
-    bar = tqdm(todo, desc=f"runs ({report.reused} reused)", disable=not progress)
-    for config in bar:
-        bar.set_postfix_str(f"{config.model.name} lr={config.train.lr:g} seed={config.seed}")
-        store.save(run_one(config, data_root=data_root, progress=progress))
-        report.ran += 1
+    if scheduler is not None:
+        records = engines.run_dask(todo, data_root, scheduler, device)
+    elif workers > 1:
+        records = engines.run_local_processes(todo, data_root, workers, device)
+    else:
+        resolve_device(device)  # fail before the first run, not inside it
+        records = engines.run_serial(todo, data_root, progress, device)
+    with tqdm(total=len(todo), desc=f"runs ({report.reused} reused)", disable=not progress) as bar:
+        for record in records:
+            store.save(record)
+            report.ran += 1
+            bar.set_postfix_str(f"{record['result']['model_name']} seed={record['config']['seed']}")
+            bar.update()
     report.wall_s = time.perf_counter() - start
     return report
 

@@ -86,14 +86,16 @@ def lr_at_epoch(config: TrainConfig, epoch: int) -> float:
 def augment_images(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Random horizontal flip and random crop from a reflect-padded image (WRN/CIFAR preprocessing)."""
     n, c, h, w = x.shape
-    flip = torch.rand(n, generator=generator) < 0.5
+    dev = x.device  # random draws stay on the (CPU) generator, so a GPU run sees the same augmentations
+    flip = (torch.rand(n, generator=generator) < 0.5).to(dev)
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
     padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    top = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    left = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
-    rows = (top[:, None] + torch.arange(h))[:, None, :, None]
-    cols = (left[:, None] + torch.arange(w))[:, None, None, :]
-    return padded[torch.arange(n)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+    top = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(dev)
+    left = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(dev)
+    rows = (top[:, None] + torch.arange(h, device=dev))[:, None, :, None]
+    cols = (left[:, None] + torch.arange(w, device=dev))[:, None, None, :]
+    return padded[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
+                  rows, cols]
 
 
 @torch.no_grad()
@@ -177,7 +179,7 @@ def train(
         order = torch.randperm(len(train_set), generator=train_gen)
         loss_sum, correct, seen = 0.0, 0, 0
         for step in range(steps_per_epoch):
-            idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+            idx = order[step * config.batch_size:(step + 1) * config.batch_size].to(train_set.x.device)
             xb, yb = train_set.x[idx], train_set.y[idx]
             if config.augment:
                 xb = augment_images(xb, train_gen)
