@@ -7,29 +7,17 @@ Usage: python benchmarks/bench_gram.py [--threads 2] [--repeats 3] [--quick]
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 
 from gradconf.gram import gradient_gram
-from gradconf.losses import per_example_loss
 from gradconf.models import MLPConfig, WRNConfig, build_model
-
-
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from gradconf.timing import forward_backward as _forward_backward
+from gradconf.timing import median_seconds as median_time
 
 
 def forward_backward(model, x, y):
-    model.zero_grad(set_to_none=True)
-    per_example_loss(model(x), y, "cross_entropy").mean().backward()
+    _forward_backward(model, x, y, "cross_entropy")
 
 
 def main() -> None:

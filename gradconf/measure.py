@@ -161,7 +161,9 @@ def confusion_summary(gram: torch.Tensor) -> dict[str, float]:
     - ``cos_*``: :func:`cosine_summary` of the off-diagonal cosines (the normalised confusion).
     - ``gradient_diversity`` = sum_i ||g_i||^2 / ||sum_i g_i||^2 (Yin et al. 2018).
     - ``m_coherence`` = ||sum_i g_i||^2 / sum_i ||g_i||^2 = 1 / diversity (Chatterjee & Zielinski 2020).
+    - ``sign_stiffness`` = mean_{i != j} sign <g_i, g_j> (Fort et al. 2019); cosine stiffness is ``cos_mean``.
     - ``mean_sq_norm``: mean ||g_i||^2, the scale that relates raw and normalised confusion.
+    - ``noise_scale`` = tr(Sigma) / ||g_bar||^2 (McCandlish et al. 2018's B_simple, from the same Gram).
     """
     g = gram.detach().to(torch.float64).cpu()
     if g.dim() != 2 or g.shape[0] != g.shape[1] or g.shape[0] < 2:
@@ -177,6 +179,32 @@ def confusion_summary(gram: torch.Tensor) -> dict[str, float]:
         "mean_sq_norm": trace / g.shape[0],
         "gradient_diversity": trace / total if total > 0 else math.inf,
         "m_coherence": total / trace if trace > 0 else math.nan,
+        "sign_stiffness": torch.sign(inner).mean().item(),
+        "noise_scale": simple_noise_scale(g),
     }
     summary.update({f"cos_{k}": v for k, v in cosine_summary(off_diagonal(gram_cosines(g))).items()})
     return summary
+
+
+def simple_noise_scale(gram: torch.Tensor) -> float:
+    """B_simple = tr(Sigma) / ||g_bar||^2 from a per-example Gram (McCandlish et al. 2018).
+
+    ||g_bar||^2 = (1/n^2) sum_ij G_ij and tr(Sigma) = (1/n) tr G - ||g_bar||^2 (population covariance of
+    the n per-example gradients). Infinite when the mean gradient is zero.
+    """
+    g = gram.detach().to(torch.float64)
+    n = g.shape[0]
+    mean_sq = g.sum().item() / n ** 2
+    trace_sigma = g.diagonal().sum().item() / n - mean_sq
+    return trace_sigma / mean_sq if mean_sq > 0 else math.inf
+
+
+def predicted_minibatch_cosine(noise_scale: float, batch_size: int | float) -> float:
+    """Typical cosine of two independent size-B minibatch gradients, 1 / (1 + B_simple / B).
+
+    From E<g_a, g_b> = ||G||^2 and E||g_S||^2 ~ ||G||^2 + tr(Sigma)/B (sampling with replacement);
+    see the book chapter "How we measure". The paper's minimum cosine is the tail of this law.
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be > 0, got {batch_size}")
+    return 1.0 / (1.0 + noise_scale / batch_size)
