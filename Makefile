@@ -9,14 +9,19 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV)/bin/python -m pip install -q -r requirements.txt -e .
 	touch $(STAMP)
 
-.PHONY: venv test book bench
+.PHONY: venv test book smoke bench
 venv: $(STAMP)
 
+# Unit tests, nbval on every smoke execution (tests/notebooks), the -W book build and the browser check.
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest tests
+	$(VENV)/bin/python -m pytest tests --nbval-lax --nbval-current-env
 
+# Execute every notebook at preset `book` (skipping unchanged ones), then build the HTML with -W.
 book: $(STAMP)
-	$(VENV)/bin/python -m gradconf run mlp_depth --preset smoke --store results
+	$(VENV)/bin/python -m gradconf book --preset book
+
+smoke: $(STAMP)
+	$(VENV)/bin/python -m gradconf book --preset smoke --no-build
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_gram.py

@@ -1,4 +1,4 @@
-"""Command line: ``python -m gradconf {list,run,download}`` (also installed as ``gradconf``)."""
+"""Command line: ``python -m gradconf {list,run,download,book}`` (also installed as ``gradconf``)."""
 from __future__ import annotations
 
 import argparse
@@ -40,7 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     p_dl = sub.add_parser("download", help="download and verify a dataset (needs internet)")
     p_dl.add_argument("dataset", choices=["mnist", "cifar10"])
     p_dl.add_argument("--root", help="data folder (default: $GRADCONF_DATA or the user cache)")
+    p_book = sub.add_parser("book", help="execute the notebooks at a preset, then build the HTML book (-W)")
+    p_book.add_argument("--preset", default="book", help="smoke, book (default) or paper")
+    p_book.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="execute only these notebooks")
+    p_book.add_argument("--force", action="store_true", help="re-execute notebooks even when up to date")
+    p_book.add_argument("--no-build", action="store_true", help="execute only; do not build the HTML")
+    p_book.add_argument("--root", default=".", help="repository root (default: .)")
     args = parser.parse_args(argv)
+
+    if args.command == "book":
+        return _book(args)
 
     if args.command == "list":
         from .sweeps import describe
@@ -68,4 +77,28 @@ def main(argv: list[str] | None = None) -> int:
     report = run_sweep(configs, store, data_root=args.data_root, progress=not args.quiet,
                        workers=args.workers, scheduler=args.scheduler, device=args.device)
     print(f"done: ran {report.ran}, reused {report.reused}, {report.wall_s:.1f} s", flush=True)
+    return 0
+
+
+def _book(args: argparse.Namespace) -> int:
+    import os
+    import time
+    from pathlib import Path
+
+    from .book import build_html, execute_all
+
+    root = Path(args.root).resolve()
+    os.environ.setdefault("GRADCONF_RESULTS", str(root / "results"))  # the kernels inherit it
+    start = time.perf_counter()
+    walls = execute_all(root, args.preset, only=args.only, force=args.force, progress=True,
+                        log=lambda m: print(m, flush=True))
+    print(f"executed {len(walls)} notebook(s) in {sum(walls.values()):.0f} s", flush=True)
+    if not args.no_build:
+        if args.preset != "book":
+            print(f"note: the book renders book/*.ipynb (preset book); preset {args.preset} outputs are elsewhere",
+                  flush=True)
+        print("building HTML: jupyter-book build . --all -W -n --keep-going", flush=True)
+        build_html(root)
+        print(f"book: {root / '_build/html/index.html'}", flush=True)
+    print(f"total {time.perf_counter() - start:.0f} s", flush=True)
     return 0

@@ -263,7 +263,7 @@ def available(name: str, root: str | os.PathLike | None = None) -> bool:
 
 def _fetch(url: str, dest: Path, accepted: tuple[str, ...], dataset: str) -> None:
     """Download ``url`` to ``dest`` through a temporary file, verified before it is moved into place."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")

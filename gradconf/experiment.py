@@ -252,7 +252,7 @@ def run_sweep(
     or on another engine, completes the sweep without recomputing finished runs. ``device``: see
     :func:`resolve_device`.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from . import engines
 

@@ -35,7 +35,7 @@ def init_confusion_draws(
     Draw ``k`` uses the same data for every (width, depth), so the sweep compares architectures on
     shared samples.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     if draws < 1 or n < 2:
         raise ValueError(f"need draws >= 1 and n >= 2, got draws={draws}, n={n}")

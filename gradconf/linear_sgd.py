@@ -92,6 +92,21 @@ def orthogonal_decoupling(x: np.ndarray, y: np.ndarray, lr: float, steps: int, s
     return DecouplingResult(draws, sgd_margins, decoupled, float(np.abs(sgd_margins - decoupled).max()), max_abs_inner)
 
 
+def correlated_orthogonal_inputs(n: int, d: int, correlation: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit inputs x_i = √(1−c) q_i + √c s_i u with orthonormal q_1..q_n, u ⟂ all q_i and signs s_i = ±1,
+    so <x_i, x_j> = c s_i s_j exactly: c = 0 is the paper's orthogonal example, c > 0 adds confusion.
+    Labels y_i = ±1 at random. Needs n < d."""
+    if n >= d:
+        raise ValueError(f"need n < d for n orthogonal directions plus a shared one, got n={n}, d={d}")
+    if not 0.0 <= correlation < 1.0:
+        raise ValueError(f"correlation must be in [0, 1), got {correlation}")
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((d, n + 1)))
+    s = rng.choice([-1.0, 1.0], size=n)
+    x = np.sqrt(1 - correlation) * q[:, :n].T + np.sqrt(correlation) * s[:, None] * q[:, n]
+    return x, rng.choice([-1.0, 1.0], size=n)
+
+
 def max_abs_cosine(n: int, d: int, seed: int) -> float:
     """max_{i≠j} |cos(x_i, x_j)| for n points uniform on the sphere of R^d (paper Lemma B.1: O(1/√d))."""
     rng = np.random.default_rng(seed)

@@ -199,12 +199,19 @@ def simple_noise_scale(gram: torch.Tensor) -> float:
     return trace_sigma / mean_sq if mean_sq > 0 else math.inf
 
 
-def predicted_minibatch_cosine(noise_scale: float, batch_size: int | float) -> float:
-    """Typical cosine of two independent size-B minibatch gradients, 1 / (1 + B_simple / B).
+def predicted_minibatch_cosine(noise_scale: float, batch_size: int | float, population: int | None = None) -> float:
+    """Typical cosine of two independent size-B minibatch gradients: E<g_a, g_b> / E||g_S||^2.
 
-    From E<g_a, g_b> = ||G||^2 and E||g_S||^2 ~ ||G||^2 + tr(Sigma)/B (sampling with replacement);
-    see the book chapter "How we measure". The paper's minimum cosine is the tail of this law.
+    With replacement (``population=None``): E<g_a, g_b> = ||G||^2 and E||g_S||^2 = ||G||^2 + tr(Sigma)/B,
+    so the ratio is 1 / (1 + B_simple / B). For two *disjoint* batches drawn without replacement from
+    ``population`` = n examples (the paper's protocol, and ours), E<g_a, g_b> = ||G||^2 - tr(Sigma)/(n-1)
+    and E||g_S||^2 = ||G||^2 + tr(Sigma)(n-B)/(B(n-1)). The paper's minimum cosine is the tail of this law.
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be > 0, got {batch_size}")
-    return 1.0 / (1.0 + noise_scale / batch_size)
+    if population is None:
+        return 1.0 / (1.0 + noise_scale / batch_size)
+    if not 2 * batch_size <= population:
+        raise ValueError(f"two disjoint batches of {batch_size} need population >= {2 * batch_size}, got {population}")
+    n, b = population, batch_size
+    return (1.0 - noise_scale / (n - 1)) / (1.0 + noise_scale * (n - b) / (b * (n - 1)))

@@ -147,7 +147,7 @@ def train(
     description: str = "",
 ) -> TrainResult:
     """Train ``model`` in place with SGD; return per-epoch records (epoch 0 = at initialisation)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     if len(train_set) < config.batch_size:
         raise ValueError(f"training set ({len(train_set)}) is smaller than one batch ({config.batch_size})")

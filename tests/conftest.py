@@ -1,10 +1,16 @@
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(2)
+
+# nbval kernels inherit this environment: experiment runs go to a fresh store (so a regression run
+# really executes them), and no inherited Agg backend silently removes figures.
+os.environ["GRADCONF_RESULTS"] = tempfile.mkdtemp(prefix="gradconf-results-")
+os.environ.pop("MPLBACKEND", None)
 
 
 def shared_data_root() -> Path | None:

@@ -1,0 +1,306 @@
+"""The book pipeline: jupytext sources → papermill executions at a preset → Jupyter Book HTML.
+
+- ``notebooks/<name>.py`` (jupytext percent) are the only notebook sources.
+- :func:`execute_notebook` runs one at a preset and writes ``book/<name>.ipynb`` (preset ``book``)
+  or ``tests/notebooks/<name>.ipynb`` (preset ``smoke``, re-run by nbval in CI). It hides papermill's
+  injected cell, inserts a provenance line under the title, and records in the notebook's metadata
+  what it was executed from (source and package digests, preset, parameters).
+- :func:`needs_execution` skips a notebook whose source, package, preset and parameters are unchanged,
+  so re-building the book takes seconds; experiment runs are also cached in the result store.
+- :func:`build_html` runs ``jupyter-book build . --all -W -n --keep-going``: every page is re-read
+  (``-W`` alone passes stale builds) and every warning fails the build.
+
+Per-notebook parameters per preset are data in ``gradconf/notebooks.yaml``; :func:`notebook_parameters`
+resolves them, applying only overrides that are not ``None`` (papermill ``-p``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import __version__
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PRESETS: tuple[str, ...] = ("smoke", "book", "paper")
+METADATA_KEY = "gradconf"
+
+
+# ----------------------------------------------------------------------------------------------
+# parameters: presets are data
+# ----------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=None)
+def _notebook_presets() -> dict[str, Any]:
+    with open(PACKAGE_DIR / "notebooks.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def notebook_parameters(notebook: str, preset: str, **overrides: Any) -> dict[str, Any]:
+    """The parameters of ``notebook`` at ``preset``, with every non-``None`` override applied.
+
+    Unknown notebooks, presets and parameter names raise ``ValueError`` naming what is allowed.
+    """
+    table = _notebook_presets()
+    if notebook not in table:
+        raise ValueError(f"unknown notebook {notebook!r}; known: {', '.join(sorted(table))}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+    entry = table[notebook]
+    params = {**entry.get("common", {}), **entry[preset]}
+    unknown = set(overrides) - set(params)
+    if unknown:
+        raise ValueError(f"unknown parameters {sorted(unknown)} for {notebook}; allowed: {sorted(params)}")
+    params.update({k: v for k, v in overrides.items() if v is not None})
+    return params
+
+
+def results_store() -> Path:
+    """Where notebooks keep experiment runs: ``$GRADCONF_RESULTS``, else ``results/`` in the cwd's repo."""
+    env = os.environ.get("GRADCONF_RESULTS")
+    return Path(env) if env else Path.cwd() / "results"
+
+
+# ----------------------------------------------------------------------------------------------
+# executing notebooks
+# ----------------------------------------------------------------------------------------------
+
+def package_digest() -> str:
+    """SHA-256 over the package's source and data files (what a notebook's outputs depend on)."""
+    h = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.glob("*.py")) + sorted(PACKAGE_DIR.glob("*.yaml")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def source_digest(source: str | os.PathLike) -> str:
+    return hashlib.sha256(Path(source).read_bytes()).hexdigest()
+
+
+def executed_metadata(executed: str | os.PathLike) -> dict[str, Any] | None:
+    """The gradconf metadata of an executed notebook, or ``None`` when it has none (or is missing)."""
+    path = Path(executed)
+    if not path.exists():
+        return None
+    return json.loads(path.read_text()).get("metadata", {}).get(METADATA_KEY)
+
+
+def stale_reason(source: str | os.PathLike, executed: str | os.PathLike) -> str | None:
+    """Why ``executed`` no longer matches its jupytext ``source`` (``None`` when it does)."""
+    meta = executed_metadata(executed)
+    if meta is None:
+        return f"{executed} is missing or was not executed by gradconf.book"
+    if meta.get("source_sha256") != source_digest(source):
+        return f"{executed} was executed from an older version of {source}"
+    return None
+
+
+def needs_execution(source: Path, output: Path, preset: str, parameters: dict[str, Any]) -> bool:
+    meta = executed_metadata(output)
+    return meta is None or any((
+        meta.get("source_sha256") != source_digest(source),
+        meta.get("package_sha256") != package_digest(),
+        meta.get("preset") != preset,
+        meta.get("parameters") != parameters,
+    ))
+
+
+def _device_description() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
+def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, preset: str,
+                     parameters: dict[str, Any] | None = None, *, progress: bool = True) -> float:
+    """Execute jupytext ``source`` with papermill at ``preset`` into ``output``; return wall seconds.
+
+    The kernel runs in ``output``'s folder with ``MPLBACKEND`` removed (an inherited Agg backend
+    silently drops every figure). A failing cell raises ``papermill.PapermillExecutionError``; the
+    failed notebook is written next to ``output`` as ``<name>.failed.ipynb`` and ``output`` is kept.
+    """
+    import jupytext
+    import nbformat
+    import papermill
+
+    import torch
+
+    source, output = Path(source), Path(output)
+    parameters = dict(parameters or {})
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+    nb = jupytext.read(source)
+    nb.metadata.pop("jupytext", None)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    env_backend = os.environ.pop("MPLBACKEND", None)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        src_nb, out_nb = Path(tmp) / "source.ipynb", Path(tmp) / "executed.ipynb"
+        nbformat.write(nb, src_nb)
+        try:
+            papermill.execute_notebook(
+                str(src_nb), str(out_nb), parameters={"preset": preset, **parameters},
+                kernel_name="python3", cwd=str(output.parent), progress_bar=progress,
+            )
+        except Exception:
+            if out_nb.exists():
+                failed = output.with_suffix(".failed.ipynb")
+                failed.write_bytes(out_nb.read_bytes())
+            raise
+        finally:
+            if env_backend is not None:
+                os.environ["MPLBACKEND"] = env_backend
+        wall = time.perf_counter() - start
+        executed = nbformat.read(out_nb, as_version=4)
+    _finish(executed, source, preset, parameters, wall, torch.__version__)
+    tmp_out = output.with_suffix(".tmp.ipynb")
+    nbformat.write(executed, tmp_out)
+    os.replace(tmp_out, output)  # a half-written notebook never replaces a good one
+    failed = output.with_suffix(".failed.ipynb")
+    if failed.exists():
+        failed.unlink()
+    return wall
+
+
+def _finish(nb: Any, source: Path, preset: str, parameters: dict, wall: float, torch_version: str) -> None:
+    import nbformat
+
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")  # papermill does not copy the parameters cell's tags
+        # papermill's per-cell timings change on every run; they would make every execution a diff
+        cell.get("metadata", {}).pop("papermill", None)
+        cell.get("metadata", {}).pop("execution", None)
+    nb.metadata.pop("papermill", None)
+    overrides = f", overrides {parameters}" if parameters else ""
+    line = (f"*Executed at preset **{preset}**{overrides} with gradconf {__version__}, torch {torch_version}, "
+            f"Python {platform.python_version()}, on {_device_description()} in {wall:.0f} s. "
+            f"Source: `notebooks/{source.name}`.*")
+    provenance = nbformat.v4.new_markdown_cell(line, metadata={"tags": ["provenance"]})
+    title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+    if title >= 0:  # split "# Title\n\nintro" so that the provenance line sits right under the title
+        head, _, rest = nb.cells[title].source.partition("\n")
+        if head.startswith("# ") and rest.strip():
+            nb.cells[title].source = head
+            nb.cells.insert(title + 1, nbformat.v4.new_markdown_cell(rest.strip()))
+    nb.cells.insert(title + 1, provenance)
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:03d}"  # stable ids: re-executing gives no spurious diffs
+    nb.metadata[METADATA_KEY] = {
+        "source": f"notebooks/{source.name}",
+        "source_sha256": source_digest(source),
+        "package_sha256": package_digest(),
+        "preset": preset,
+        "parameters": parameters,
+        "gradconf": __version__,
+        "torch": torch_version,
+        "wall_s": round(wall, 1),
+    }
+
+
+def has_figure(executed: str | os.PathLike) -> bool:
+    """Whether an executed notebook holds at least one PNG (displayed or glued)."""
+    nb = json.loads(Path(executed).read_text())
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" in data or "application/papermill.record/image/png" in data:
+                return True
+    return False
+
+
+# ----------------------------------------------------------------------------------------------
+# the whole book
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BookLayout:
+    """Where sources and executions live, relative to the repository root."""
+
+    root: Path
+
+    @property
+    def sources(self) -> list[Path]:
+        return sorted((self.root / "notebooks").glob("*.py"))
+
+    def output(self, source: Path, preset: str) -> Path:
+        folder = self.root / ("tests/notebooks" if preset == "smoke" else "book")
+        return folder / f"{source.stem}.ipynb"
+
+
+def execute_all(root: str | os.PathLike, preset: str, *, only: list[str] | None = None, force: bool = False,
+                progress: bool = True, log=print) -> dict[str, float]:
+    """Execute every notebook (or ``only`` those) at ``preset``; return wall seconds per executed notebook."""
+    layout = BookLayout(Path(root).resolve())
+    sources = layout.sources
+    if only:
+        unknown = set(only) - {s.stem for s in sources}
+        if unknown:
+            raise ValueError(f"unknown notebooks {sorted(unknown)}; known: {[s.stem for s in sources]}")
+        sources = [s for s in sources if s.stem in only]
+    walls: dict[str, float] = {}
+    for i, source in enumerate(sources, 1):
+        output = layout.output(source, preset)
+        if not force and not needs_execution(source, output, preset, {}):
+            log(f"[{i}/{len(sources)}] {source.stem}: up to date ({output.relative_to(layout.root)})")
+            continue
+        log(f"[{i}/{len(sources)}] {source.stem}: executing at preset {preset} ...")
+        walls[source.stem] = execute_notebook(source, output, preset, progress=progress)
+        log(f"[{i}/{len(sources)}] {source.stem}: {walls[source.stem]:.1f} s → {output.relative_to(layout.root)}")
+    return walls
+
+
+def stage_book(root: str | os.PathLike, dest: str | os.PathLike, preset: str) -> Path:
+    """Copy the book's configuration and pages to ``dest`` with the ``preset`` executions as chapters.
+
+    Used to build (and browser-check) the book from the smoke executions without touching ``book/``.
+    """
+    import shutil
+
+    layout = BookLayout(Path(root).resolve())
+    dest = Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / "book").mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(layout.root / name, dest / name)
+    for page in (layout.root / "book").glob("*.md"):
+        shutil.copy2(page, dest / "book" / page.name)
+    for extra in (layout.root / "book").iterdir():
+        if extra.is_dir() and not extra.name.startswith((".", "_")):
+            shutil.copytree(extra, dest / "book" / extra.name)
+    for source in layout.sources:
+        executed = layout.output(source, preset)
+        if not executed.exists():
+            raise FileNotFoundError(f"{executed} is missing: run python -m gradconf book --preset {preset}")
+        shutil.copy2(executed, dest / "book" / f"{source.stem}.ipynb")
+    return dest
+
+
+def build_html(root: str | os.PathLike, *, path_output: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
+    """``jupyter-book build <root> --all -W -n --keep-going``; raises ``RuntimeError`` with the log on failure."""
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(root), "--all", "-W", "-n", "--keep-going"]
+    if path_output is not None:
+        cmd += ["--path-output", str(path_output)]
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"book build failed (rc {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}")
+    return proc

@@ -1,0 +1,61 @@
+"""What every book notebook shares: deterministic set-up, glueing numbers/text/figures, figure captions.
+
+Notebooks stay thin: parameters → gradconf → tidy frame → seaborn figure → prose with glued numbers.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def setup(threads: int = 2, seed: int = 0) -> None:
+    """Pin torch threads and seed every global stream, then apply one plotting theme for the book."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 100, "figure.figsize": (9, 3.6)})
+
+
+class Plain:
+    """Text that ``{glue:text}`` renders as is (a glued ``str`` would render with quotes)."""
+
+    def __init__(self, text: str):
+        self.text = str(text)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def glue_text(key: str, text: str) -> None:
+    from myst_nb import glue
+
+    glue(key, Plain(text), display=False)
+
+
+def glue_number(key: str, value: float | int) -> None:
+    """Glue a number (format it in the prose: ``{glue:text}`key:.3f```)."""
+    from myst_nb import glue
+
+    glue(key, float(value) if not isinstance(value, int) else value, display=False)
+
+
+def glue_figure(key: str, fig: Any) -> None:
+    """Glue a figure for ``{glue:figure}`` and close it, so it is not also shown inline."""
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    glue(key, fig, display=False)
+    plt.close(fig)
+
+
+def describe_seeds(seeds: Any) -> str:
+    seeds = list(seeds) if not isinstance(seeds, int) else list(range(seeds))
+    return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"

@@ -1,0 +1,110 @@
+"""The book pipeline: sources ↔ executions, presets as data, a -W build and a headless-browser check."""
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gradconf.book import (BookLayout, build_html, has_figure, needs_execution, notebook_parameters, stage_book,
+                           stale_reason)
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYOUT = BookLayout(ROOT)
+SOURCES = LAYOUT.sources
+IDS = [s.stem for s in SOURCES]
+
+
+def test_there_are_notebooks_and_the_toc_lists_each_once():
+    assert len(SOURCES) >= 5
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]] + [toc["root"]]
+    for source in SOURCES:
+        assert files.count(f"book/{source.stem}") == 1, f"{source.stem} is not in _toc.yml exactly once"
+    for f in files:
+        assert (ROOT / f"{f}.md").exists() or (ROOT / f"{f}.ipynb").exists(), f"_toc.yml names missing {f}"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=IDS)
+def test_parameters_cell_starts_with_preset_and_matches_presets(source):
+    text = source.read_text()
+    cell = re.search(r'# %% tags=\["parameters"[^\n]*\n(.*?)\n\n', text, re.S)
+    assert cell, f"{source.name} has no papermill parameters cell"
+    names = [line.split("=")[0].strip() for line in cell.group(1).splitlines() if "=" in line]
+    assert names[0] == "preset"
+    for preset in ("smoke", "book", "paper"):
+        assert set(notebook_parameters(source.stem, preset)) == set(names[1:]), (source.name, preset)
+
+
+@pytest.mark.parametrize("preset", ["smoke", "book"])
+@pytest.mark.parametrize("source", SOURCES, ids=IDS)
+def test_executions_are_current_and_hold_figures(source, preset):
+    executed = LAYOUT.output(source, preset)
+    reason = stale_reason(source, executed)
+    assert reason is None, f"{reason}: run python -m gradconf book --preset {preset} --only {source.stem}"
+    meta = json.loads(executed.read_text())["metadata"]["gradconf"]
+    assert meta["preset"] == preset and meta["parameters"] == {}
+    assert has_figure(executed), f"{executed} holds no PNG figure (was MPLBACKEND=Agg set?)"
+
+
+def test_notebook_parameters_validate_and_override():
+    base = notebook_parameters("width_depth_init", "smoke")
+    assert notebook_parameters("width_depth_init", "smoke", draws=None) == base
+    assert notebook_parameters("width_depth_init", "smoke", draws=7)["draws"] == 7
+    with pytest.raises(ValueError, match="unknown preset"):
+        notebook_parameters("width_depth_init", "huge")
+    with pytest.raises(ValueError, match="unknown parameters"):
+        notebook_parameters("width_depth_init", "smoke", depht=3)
+    with pytest.raises(ValueError, match="unknown notebook"):
+        notebook_parameters("nope", "smoke")
+
+
+def test_staleness_is_detected(tmp_path):
+    source = tmp_path / "x.py"
+    source.write_text((SOURCES[0]).read_text())
+    executed = LAYOUT.output(SOURCES[0], "smoke")
+    copy = tmp_path / "x.ipynb"
+    copy.write_text(executed.read_text())
+    assert stale_reason(source, copy) is None
+    assert not needs_execution(source, copy, "smoke", {})
+    assert needs_execution(source, copy, "book", {}) and needs_execution(source, copy, "smoke", {"draws": 3})
+    source.write_text(source.read_text() + "\n# %%\nprint(1)\n")
+    assert "older version" in stale_reason(source, copy)
+    assert "missing" in stale_reason(source, tmp_path / "absent.ipynb")
+
+
+@pytest.fixture(scope="module")
+def smoke_html():
+    """The book built from the smoke executions with -W (any warning fails), under _build/."""
+    dest = stage_book(ROOT, ROOT / "_build" / "smoke-book", "smoke")
+    build_html(dest)
+    return dest / "_build" / "html"
+
+
+def test_smoke_book_builds_with_warnings_as_errors(smoke_html):
+    for source in SOURCES:
+        assert (smoke_html / "book" / f"{source.stem}.html").exists()
+    assert (smoke_html / "book" / "intro.html").exists() and (smoke_html / "book" / "differences.html").exists()
+
+
+def test_chapters_render_in_headless_chromium(smoke_html):
+    from gradconf.browser import check_page, find_chromium, screenshot
+
+    chromium = find_chromium()
+    if chromium is None:
+        if os.environ.get("GRADCONF_REQUIRE_BROWSER"):
+            pytest.fail("GRADCONF_REQUIRE_BROWSER is set but no chromium is on PATH")
+        pytest.skip("no chromium on PATH (CI installs it)")
+    shots = ROOT / "_build" / "screenshots"
+    pages = ["intro", "differences", *IDS]
+    for page in pages:
+        html = smoke_html / "book" / f"{page}.html"
+        report = check_page(html, chromium)
+        assert report["loaded"], f"{page} did not load: {report.get('stderr')}"
+        assert not report["errors"], f"{page} shows error text: {report['errors']}"
+        assert not report["broken_images"], f"{page} has images that do not decode: {report['broken_images']}"
+        if page in IDS:
+            assert len(report["images"]) >= 1, f"{page} shows no figure"
+        screenshot(html, shots / f"{page}.png", chromium)
+    assert len(list(shots.glob("*.png"))) >= len(pages)

@@ -1,0 +1,110 @@
+"""The theory-chapter helpers: linear-model SGD, confusion at initialisation, the noise-scale identity."""
+import numpy as np
+import pytest
+import torch
+
+from gradconf.init_confusion import init_confusion_draws, violation_probability
+from gradconf.linear_sgd import (correlated_orthogonal_inputs, correlated_sphere_regression, least_squares_gradients,
+                                 least_squares_sgd, logistic_gradients, max_abs_cosine, orthogonal_decoupling,
+                                 pairwise_statistics, pl_theorem_floor, sgd_floor)
+from gradconf.measure import confusion_summary, minibatch_gradient_pairs, predicted_minibatch_cosine, simple_noise_scale
+
+
+def test_correlated_orthogonal_inputs_have_the_stated_inner_products():
+    x, y = correlated_orthogonal_inputs(10, 16, 0.3, seed=0)
+    gram = x @ x.T
+    assert np.allclose(np.diag(gram), 1.0)
+    off = gram[~np.eye(10, dtype=bool)]
+    assert np.allclose(np.abs(off), 0.3) and set(np.unique(y)) <= {-1.0, 1.0}
+    with pytest.raises(ValueError, match="n < d"):
+        correlated_orthogonal_inputs(16, 16, 0.0, seed=0)
+
+
+def test_orthogonal_inputs_decouple_sgd_and_correlation_breaks_it():
+    x, y = correlated_orthogonal_inputs(12, 20, 0.0, seed=1)
+    exact = orthogonal_decoupling(x, y, lr=0.5, steps=500, seed=1)
+    assert exact.max_gap < 1e-12 and exact.max_abs_inner < 1e-12
+    x, y = correlated_orthogonal_inputs(12, 20, 0.4, seed=1)
+    coupled = orthogonal_decoupling(x, y, lr=0.5, steps=500, seed=1)
+    assert coupled.max_gap > 1e-2 and coupled.max_abs_inner > 1e-3
+
+
+def test_per_sample_gradients_match_autograd():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((5, 3)), rng.standard_normal(3)
+    y_reg, y_sign = rng.standard_normal(5), np.sign(rng.standard_normal(5))
+    for fn, loss, y in ((least_squares_gradients, lambda z, t: 0.5 * (z - t) ** 2, y_reg),
+                        (logistic_gradients, lambda z, t: torch.nn.functional.softplus(-t * z), y_sign)):
+        wt = torch.tensor(w, requires_grad=True)
+        rows = [torch.autograd.grad(loss(torch.tensor(x[i]) @ wt, torch.tensor(y[i])), wt)[0].numpy()
+                for i in range(5)]
+        assert np.allclose(fn(x, y, w), np.stack(rows))
+    stats = pairwise_statistics(least_squares_gradients(x, y_reg, w))
+    assert stats["eta"] == max(0.0, -stats["min_inner"])
+
+
+def test_least_squares_sgd_converges_when_it_can_interpolate():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 40)) / np.sqrt(40)
+    y = rng.standard_normal(20)
+    trace = least_squares_sgd(x, y, lr=0.5, iterations=4000, seed=0, record_every=1000)
+    assert trace["iteration"].tolist() == [0, 1000, 2000, 3000, 4000]
+    assert trace["grad_norm"][-1] < 1e-3 * trace["grad_norm"][0]
+    x_under = rng.standard_normal((40, 20)) / np.sqrt(20)
+    stalled = least_squares_sgd(x_under, rng.standard_normal(40), lr=0.5, iterations=4000, seed=0, record_every=1000)
+    assert stalled["grad_norm"][-1] > 1e-2 * stalled["grad_norm"][0]
+
+
+def test_sgd_floor_scales_with_step_size_and_respects_the_bound():
+    x, y = correlated_sphere_regression(50, 10, 0.2, seed=0)
+    out = sgd_floor(x, y, np.array([0.003, 0.03]), iterations=20000, seeds=2, record_every=50)
+    small, large = out["floor"][out["lr"] == 0.003].mean(), out["floor"][out["lr"] == 0.03].mean()
+    assert 5 < large / small < 20  # linear in the step size, up to noise
+    bound = pl_theorem_floor(out["lr"], out["eta_path"], 50, smoothness=1.0, pl=1.0)
+    valid = ~np.isnan(bound)
+    assert valid.any() and (out["floor"][valid] <= bound[valid]).all()
+    assert np.isnan(pl_theorem_floor(np.array([0.1]), np.array([1.0]), 50, 1.0, 1.0))[0]
+
+
+def test_max_abs_cosine_shrinks_with_dimension():
+    assert max_abs_cosine(50, 1024, seed=0) < 0.5 * max_abs_cosine(50, 32, seed=0)
+
+
+def test_init_confusion_draws_and_violation_probability():
+    frame = init_confusion_draws([8, 64], [1, 3], n=16, d=8, draws=3, seed=0)
+    assert len(frame) == 2 * 2 * 3 and {"eta", "cos_min", "mean_sq_norm"} <= set(frame.columns)
+    again = init_confusion_draws([8, 64], [1, 3], n=16, d=8, draws=3, seed=0)
+    assert frame.equals(again)
+    p = violation_probability(frame, eta=0.0, column="cos_min")
+    assert len(p) == 4 and p.p_violation.between(0, 1).all() and (p.draws == 3).all()
+    assert (violation_probability(frame, eta=1e9).p_violation == 0).all()
+    with pytest.raises(ValueError, match="loss"):
+        init_confusion_draws([8], [1], n=4, d=3, draws=1, loss="cross_entropy")
+
+
+def test_noise_scale_and_stiffness_from_a_known_gram():
+    g = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=torch.float64)
+    gram = g @ g.T
+    mean = g.mean(0)
+    trace_sigma = ((g - mean) ** 2).sum(1).mean()
+    assert simple_noise_scale(gram) == pytest.approx((trace_sigma / mean.pow(2).sum()).item())
+    s = confusion_summary(gram)
+    assert s["sign_stiffness"] == pytest.approx(2 / 3)  # pairs: 0, +1, +1
+    assert predicted_minibatch_cosine(0.0, 8) == 1.0 and predicted_minibatch_cosine(8.0, 8) == 0.5
+    with pytest.raises(ValueError, match="population"):
+        predicted_minibatch_cosine(1.0, 8, population=10)
+
+
+def test_predicted_minibatch_cosine_matches_sampling():
+    torch.manual_seed(0)
+    n, d = 200, 5
+    g = torch.randn(n, d, dtype=torch.float64) + 0.3  # per-example "gradients" of a linear model
+    model = torch.nn.Linear(d, 1, bias=False).double()
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    # loss mse with y = -1 gives per-example gradient (0 - (-1)) * x = x, so gradients are the inputs
+    x, y = g, -torch.ones(n, 1, dtype=torch.float64)
+    pairs = minibatch_gradient_pairs(model, x, y, n_pairs=400, batch_size=10,
+                                     generator=torch.Generator().manual_seed(0), loss="mse")
+    predicted = predicted_minibatch_cosine(simple_noise_scale(g @ g.T), 10, population=n)
+    assert pairs.cosines.mean().item() == pytest.approx(predicted, abs=0.05)
