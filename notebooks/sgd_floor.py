@@ -146,8 +146,9 @@ glue_text("dim_direction", "the same direction" if (dim_floor_ratio - 1) * (dim_
           else "opposite directions: the floor does not follow η here either")
 glue_text("verdict_alpha", "reproduced" if 0.8 < slopes.mean() < 1.2 else "not reproduced")
 glue_text("verdict_bound", "holds in every run" if bound_holds else "is violated in some runs")
-glue_text("verdict_eta", "tracks η" if (rank > 0.8 and floor_ratio > 0.5 * eta_ratio)
-          else "does not track η")
+elasticity = np.log(floor_ratio) / np.log(eta_ratio)  # 1 if the floor were proportional to η
+glue_number("elasticity", elasticity)
+glue_text("verdict_eta", "tracks η" if (rank > 0.8 and elasticity > 0.5) else "does not track η")
 by_value.round(4)
 
 # %% [markdown]
@@ -161,7 +162,8 @@ by_value.round(4)
 #   leaves roughly $N\eta/2$.
 # - **Across the correlation family, the floor {glue:text}`verdict_eta`.** Raising $c$ multiplies
 #   η along the path by {glue:text}`eta_ratio:.2f`, while floor/α changes by a factor of
-#   {glue:text}`floor_ratio:.2f` (Spearman correlation {glue:text}`rank_corr:.2f`). The floor follows
+#   {glue:text}`floor_ratio:.2f` (Spearman correlation {glue:text}`rank_corr:.2f`; elasticity
+#   d log floor / d log η = {glue:text}`elasticity:.2f`, where proportionality would give 1). The floor follows
 #   the per-sample gradient variance at $w^*$, which the correlation knob leaves almost unchanged (table
 #   above), and not the worst pair. Across dimensions, from the smallest to the largest d, η along the
 #   path changes by a factor of {glue:text}`dim_eta_ratio:.2f` and floor/α by {glue:text}`dim_floor_ratio:.2f`
