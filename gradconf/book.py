@@ -6,7 +6,7 @@
   injected cell, inserts a provenance line under the title, and records in the notebook's metadata
   what it was executed from (source and package digests, preset, parameters).
 - :func:`needs_execution` skips a notebook whose source, package, preset and parameters are unchanged,
-  so re-building the book takes seconds; experiment runs are also cached in the result store.
+  so re-building the book takes seconds.
 - :func:`build_html` runs ``jupyter-book build . --all -W -n --keep-going``: every page is re-read
   (``-W`` alone passes stale builds) and every warning fails the build.
 
@@ -31,9 +31,9 @@ from typing import Any
 import yaml
 
 from . import __version__
+from .sweeps import PRESETS
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-PRESETS: tuple[str, ...] = ("smoke", "book", "paper")
 METADATA_KEY = "gradconf"
 
 
@@ -64,12 +64,6 @@ def notebook_parameters(notebook: str, preset: str, **overrides: Any) -> dict[st
         raise ValueError(f"unknown parameters {sorted(unknown)} for {notebook}; allowed: {sorted(params)}")
     params.update({k: v for k, v in overrides.items() if v is not None})
     return params
-
-
-def results_store() -> Path:
-    """Where notebooks keep experiment runs: ``$GRADCONF_RESULTS``, else ``results/`` in the cwd's repo."""
-    env = os.environ.get("GRADCONF_RESULTS")
-    return Path(env) if env else Path.cwd() / "results"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -81,14 +81,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _book(args: argparse.Namespace) -> int:
-    import os
     import time
     from pathlib import Path
 
     from .book import build_html, execute_all
 
     root = Path(args.root).resolve()
-    os.environ.setdefault("GRADCONF_RESULTS", str(root / "results"))  # the kernels inherit it
     start = time.perf_counter()
     walls = execute_all(root, args.preset, only=args.only, force=args.force, progress=True,
                         log=lambda m: print(m, flush=True))

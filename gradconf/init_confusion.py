@@ -41,11 +41,13 @@ def init_confusion_draws(
         raise ValueError(f"need draws >= 1 and n >= 2, got draws={draws}, n={n}")
     if loss not in ("mse", "logistic"):
         raise ValueError(f"loss must be mse or logistic (scalar output, paper §4), got {loss!r}")
+    labels = "regression" if loss == "mse" else "sign"
+    datasets = [sphere_teacher(n, d, generator=torch.Generator().manual_seed(seed * 1_000_003 + draw), labels=labels)
+                for draw in range(draws)]
     rows = []
     grid = list(itertools.product(widths, depths, range(draws)))
     for width, depth, draw in tqdm(grid, desc="init draws", disable=not progress):
-        gen = torch.Generator().manual_seed(seed * 1_000_003 + draw)
-        data = sphere_teacher(n, d, generator=gen, labels="regression" if loss == "mse" else "sign")
+        data = datasets[draw]
         config = MLPConfig(input_dim=d, width=width, depth=depth, output_dim=1, activation=activation)
         model = build_model(config, InitConfig(scheme="gaussian", kappa=kappa),
                             seed=seed * 1_000_003 + 7919 * draw + 31 * width + depth)

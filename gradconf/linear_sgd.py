@@ -199,7 +199,8 @@ def sgd_floor(x: np.ndarray, y: np.ndarray, lrs: np.ndarray, iterations: int, se
     count = 0
     start = int(burn_in * iterations)
     draws = rng.integers(0, n, size=(iterations, len(runs_lr)))
-    rows = np.arange(len(runs_lr))
+    input_gram = x @ x.T
+    diagonal = np.arange(n)
     for it in range(1, iterations + 1):
         xi = x[draws[it - 1]]
         r = np.einsum("rd,rd->r", xi, w) - y[draws[it - 1]]
@@ -207,9 +208,9 @@ def sgd_floor(x: np.ndarray, y: np.ndarray, lrs: np.ndarray, iterations: int, se
         if it > start and it % record_every == 0:
             resid = w @ x.T - y                                  # (runs, n)
             floor_sum += 0.5 * np.mean(resid ** 2, axis=1) - f_star
-            inner = resid[:, :, None] * resid[:, None, :] * (x @ x.T)[None]
-            inner[:, np.arange(n), np.arange(n)] = np.inf
-            eta = np.maximum(eta, -inner.reshape(len(rows), -1).min(axis=1))
+            inner = resid[:, :, None] * resid[:, None, :] * input_gram[None]
+            inner[:, diagonal, diagonal] = np.inf
+            eta = np.maximum(eta, -inner.reshape(len(runs_lr), -1).min(axis=1))
             count += 1
     if count == 0:
         raise ValueError("no iteration was recorded: raise iterations or lower record_every/burn_in")

@@ -1,5 +1,4 @@
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -7,9 +6,7 @@ import torch
 
 torch.set_num_threads(2)
 
-# nbval kernels inherit this environment: experiment runs go to a fresh store (so a regression run
-# really executes them), and no inherited Agg backend silently removes figures.
-os.environ["GRADCONF_RESULTS"] = tempfile.mkdtemp(prefix="gradconf-results-")
+# nbval kernels inherit this environment: no inherited Agg backend may silently remove figures.
 os.environ.pop("MPLBACKEND", None)
 
 
