@@ -66,6 +66,27 @@ def notebook_parameters(notebook: str, preset: str, **overrides: Any) -> dict[st
     return params
 
 
+def reads_executions(notebook: str) -> bool:
+    """Whether a notebook reads its sibling executions (``reads_executions`` in notebooks.yaml): it runs
+    after them and is stale whenever one of them changes."""
+    return bool(_notebook_presets().get(notebook, {}).get("reads_executions", False))
+
+
+def sibling_digests(executed: str | os.PathLike) -> dict[str, str]:
+    """SHA-256 of every other execution in the folder of ``executed`` (what a summary notebook read)."""
+    path = Path(executed)
+    return {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.parent.glob("*.ipynb"))
+            if p.stem != path.stem and not p.name.endswith((".failed.ipynb", ".tmp.ipynb"))}
+
+
+def notebook_datasets(notebook: str) -> list[str]:
+    """Datasets a notebook can run on (``needs_data`` in notebooks.yaml; it needs any one of them)."""
+    table = _notebook_presets()
+    if notebook not in table:
+        raise ValueError(f"unknown notebook {notebook!r}; known: {', '.join(sorted(table))}")
+    return list(table[notebook].get("needs_data", []))
+
+
 # ----------------------------------------------------------------------------------------------
 # executing notebooks
 # ----------------------------------------------------------------------------------------------
@@ -98,6 +119,8 @@ def stale_reason(source: str | os.PathLike, executed: str | os.PathLike) -> str 
         return f"{executed} is missing or was not executed by gradconf.book"
     if meta.get("source_sha256") != source_digest(source):
         return f"{executed} was executed from an older version of {source}"
+    if reads_executions(Path(source).stem) and meta.get("inputs_sha256") != sibling_digests(executed):
+        return f"{executed} read executions that have changed since (re-execute it last)"
     return None
 
 
@@ -108,6 +131,7 @@ def needs_execution(source: Path, output: Path, preset: str, parameters: dict[st
         meta.get("package_sha256") != package_digest(),
         meta.get("preset") != preset,
         meta.get("parameters") != parameters,
+        reads_executions(source.stem) and meta.get("inputs_sha256") != sibling_digests(output),
     ))
 
 
@@ -161,7 +185,7 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, prese
                 os.environ["MPLBACKEND"] = env_backend
         wall = time.perf_counter() - start
         executed = nbformat.read(out_nb, as_version=4)
-    _finish(executed, source, preset, parameters, wall, torch.__version__)
+    _finish(executed, source, preset, parameters, wall, torch.__version__, output)
     tmp_out = output.with_suffix(".tmp.ipynb")
     nbformat.write(executed, tmp_out)
     os.replace(tmp_out, output)  # a half-written notebook never replaces a good one
@@ -171,7 +195,8 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, prese
     return wall
 
 
-def _finish(nb: Any, source: Path, preset: str, parameters: dict, wall: float, torch_version: str) -> None:
+def _finish(nb: Any, source: Path, preset: str, parameters: dict, wall: float, torch_version: str,
+            output: Path) -> None:
     import nbformat
 
     for cell in nb.cells:
@@ -206,6 +231,8 @@ def _finish(nb: Any, source: Path, preset: str, parameters: dict, wall: float, t
         "torch": torch_version,
         "wall_s": round(wall, 1),
     }
+    if reads_executions(source.stem):
+        nb.metadata[METADATA_KEY]["inputs_sha256"] = sibling_digests(output)  # what it has just read
 
 
 def has_figure(executed: str | os.PathLike) -> bool:
@@ -248,6 +275,7 @@ def execute_all(root: str | os.PathLike, preset: str, *, only: list[str] | None 
         if unknown:
             raise ValueError(f"unknown notebooks {sorted(unknown)}; known: {[s.stem for s in sources]}")
         sources = [s for s in sources if s.stem in only]
+    sources = sorted(sources, key=lambda s: reads_executions(s.stem))  # summaries after what they read
     walls: dict[str, float] = {}
     for i, source in enumerate(sources, 1):
         output = layout.output(source, preset)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import yaml
@@ -87,6 +88,8 @@ def _book(args: argparse.Namespace) -> int:
     from .book import build_html, execute_all
 
     root = Path(args.root).resolve()
+    # Notebooks that train networks keep their runs in a result store (gradconf.studies.results_store).
+    os.environ.setdefault("GRADCONF_RESULTS", str(root / "results"))
     start = time.perf_counter()
     walls = execute_all(root, args.preset, only=args.only, force=args.force, progress=True,
                         log=lambda m: print(m, flush=True))

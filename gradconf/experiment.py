@@ -9,6 +9,7 @@ one machine) and a separate ``provenance`` part (wall time, host, versions).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -45,6 +46,7 @@ class RunConfig:
     seed: int = 0
     n_train: int | None = None
     n_test: int | None = None
+    downsample: int = 1
     threads: int = 2
 
     def __post_init__(self) -> None:
@@ -52,6 +54,10 @@ class RunConfig:
             raise ValueError(f"unknown dataset {self.dataset!r}; allowed: {', '.join(RUN_DATASETS)}")
         if self.threads < 1:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
+        if not isinstance(self.downsample, int) or self.downsample < 1:
+            raise ValueError(f"downsample must be a positive integer (1 = native images), got {self.downsample!r}")
+        if self.downsample > 1 and self.dataset == "sphere":
+            raise ValueError("downsample applies to image datasets, not to sphere")
         if self.dataset == "sphere" and (self.n_train is None or self.n_test is None):
             raise ValueError("the sphere dataset is synthetic: set n_train and n_test")
         if self.dataset == "sphere" and getattr(self.model, "kind", None) != "mlp":
@@ -67,6 +73,7 @@ class RunConfig:
             "seed": self.seed,
             "n_train": self.n_train,
             "n_test": self.n_test,
+            "downsample": self.downsample,
             "threads": self.threads,
         }
 
@@ -87,9 +94,30 @@ class RunConfig:
 
     @property
     def key(self) -> str:
-        """Hash of the config and the gradconf version: the run's identity in a result store."""
-        blob = json.dumps({"config": self.to_dict(), "gradconf": __version__}, sort_keys=True)
+        """Hash of the config, the gradconf version and :func:`compute_digest`: the run's identity in a
+        result store, so a change to the code that computes runs never reuses an old record."""
+        blob = json.dumps({"config": self.to_dict(), "gradconf": __version__, "code": compute_digest()},
+                          sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+COMPUTE_MODULES: tuple[str, ...] = (
+    "data", "experiment", "gram", "init", "losses", "measure", "models", "synthetic", "train",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def compute_digest() -> str:
+    """SHA-256 (first 16 hex digits) of the modules that compute a run's result.
+
+    Plotting, reporting and book code are not included, so re-rendering a chapter reuses its runs.
+    """
+    h = hashlib.sha256()
+    here = Path(__file__).parent
+    for name in COMPUTE_MODULES:
+        h.update(name.encode())
+        h.update((here / f"{name}.py").read_bytes())
+    return h.hexdigest()[:16]
 
 
 def _build(typ: type, values: dict, what: str):
@@ -116,7 +144,7 @@ def load_run_data(config: RunConfig, root: str | os.PathLike | None = None) -> t
     gen = torch.Generator().manual_seed(config.seed + 11)
     train_set = load_dataset(config.dataset, "train", root).subset(config.n_train, gen)
     test_set = load_dataset(config.dataset, "test", root).subset(config.n_test, gen)
-    return train_set, test_set
+    return train_set.downsample(config.downsample), test_set.downsample(config.downsample)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

@@ -26,14 +26,14 @@ SUMMARY_COLUMNS: tuple[str, ...] = ("eta", "min_inner", "mean_inner", "mean_sq_n
 
 def init_confusion_draws(
     widths: Sequence[int], depths: Sequence[int], *, n: int, d: int, draws: int, activation: str = "tanh",
-    kappa: float = 1.0, loss: str = "mse", seed: int = 0, progress: bool = False,
+    kappa: float = 1.0, loss: str = "mse", seed: int = 0, progress: bool = False, init: InitConfig | None = None,
 ) -> pd.DataFrame:
     """One row per (width, depth, draw): confusion statistics of the per-sample Gram at initialisation.
 
     ``depth`` is the number of hidden layers, so the net has depth + 1 weight matrices after W_0
     counting the scalar read-out; this is β + 1 in the paper's notation (β hidden-to-hidden maps).
     Draw ``k`` uses the same data for every (width, depth), so the sweep compares architectures on
-    shared samples.
+    shared samples. ``init`` replaces Strategy 4.1 (e.g. orthogonal weights for Thm 6.1).
     """
     from tqdm import tqdm
 
@@ -49,7 +49,7 @@ def init_confusion_draws(
     for width, depth, draw in tqdm(grid, desc="init draws", disable=not progress):
         data = datasets[draw]
         config = MLPConfig(input_dim=d, width=width, depth=depth, output_dim=1, activation=activation)
-        model = build_model(config, InitConfig(scheme="gaussian", kappa=kappa),
+        model = build_model(config, init or InitConfig(scheme="gaussian", kappa=kappa),
                             seed=seed * 1_000_003 + 7919 * draw + 31 * width + depth)
         y = data.y if loss == "mse" else data.y.reshape(-1)
         summary = confusion_summary(gradient_gram(model, data.x, y, loss=loss, method="ghost"))
@@ -71,3 +71,16 @@ def violation_probability(frame: pd.DataFrame, eta: float, by: Sequence[str] = (
     out["draws"] = grouped.size()
     out["stderr"] = (out.p_violation * (1 - out.p_violation) / out.draws).pow(0.5)
     return out.reset_index()
+
+
+def init_scheme_draws(
+    schemes: dict[str, InitConfig], depths: Sequence[int], *, width: int, n: int, d: int, draws: int,
+    activation: str = "identity", loss: str = "mse", seed: int = 0,
+) -> pd.DataFrame:
+    """:func:`init_confusion_draws` at one width for several initialisations, with an ``init`` column
+    (paper Thm 6.1: orthogonal against Gaussian weights in deep linear nets). Every scheme sees the
+    same data draws."""
+    frames = [init_confusion_draws([width], depths, n=n, d=d, draws=draws, activation=activation, loss=loss,
+                                   seed=seed, init=config).assign(init=name)
+              for name, config in schemes.items()]
+    return pd.concat(frames, ignore_index=True)

@@ -60,10 +60,13 @@ class WRNConfig:
 
     ``bn=False, skip=False`` is the paper's CNN-beta-l; ``bn=True, skip=True`` is the standard
     (pre-activation) wide ResNet. Convolutions have no bias, as in the WRN reference code.
+    ``base_channels`` = 16 is the paper's; a smaller value (stages of b, 2b, 4b times l channels) is a
+    CPU-scale deviation that the book states wherever it is used.
     """
 
     depth: int = 16
     width: int = 2
+    base_channels: int = 16
     bn: bool = False
     skip: bool = False
     num_classes: int = 10
@@ -76,6 +79,7 @@ class WRNConfig:
         _positive_int("width", self.width)
         _positive_int("num_classes", self.num_classes)
         _positive_int("in_channels", self.in_channels)
+        _positive_int("base_channels", self.base_channels)
         if self.depth < 10 or (self.depth - 4) % 6:
             raise ValueError(
                 f"WRN/CNN depth must be 6n + 4 with n >= 1 (10, 16, 22, 28, 34, 40, 52, 76, 100, ...), got {self.depth}"
@@ -90,7 +94,8 @@ class WRNConfig:
     def name(self) -> str:
         base = "WRN" if (self.bn and self.skip) else "CNN"
         extras = "" if base == "WRN" or not (self.bn or self.skip) else ("+BN" if self.bn else "+skip")
-        return f"{base}-{self.depth}-{self.width}{extras}"
+        slim = "" if self.base_channels == 16 else f"/b{self.base_channels}"
+        return f"{base}-{self.depth}-{self.width}{extras}{slim}"
 
 
 ModelConfig = Union[MLPConfig, WRNConfig]
@@ -153,7 +158,7 @@ class WRN(nn.Module):
     def __init__(self, config: WRNConfig):
         super().__init__()
         self.config = config
-        widths = [16, 16 * config.width, 32 * config.width, 64 * config.width]
+        widths = [config.base_channels, config.base_channels * config.width, 2 * config.base_channels * config.width, 4 * config.base_channels * config.width]
         self.stem = nn.Conv2d(config.in_channels, widths[0], 3, padding=1, bias=False)
         blocks: list[nn.Module] = []
         for stage, stride in zip(range(3), (1, 2, 2)):

@@ -59,3 +59,15 @@ def glue_figure(key: str, fig: Any) -> None:
 def describe_seeds(seeds: Any) -> str:
     seeds = list(seeds) if not isinstance(seeds, int) else list(range(seeds))
     return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
+
+
+def record_verdicts(chapter: str, verdicts: dict) -> None:
+    """Glue a chapter's verdicts (``{claim id: studies.Verdict}``) as JSON for the summary chapter,
+    and each verdict's text as ``verdict_<id>`` for the chapter's own verdict box."""
+    import json
+
+    from .studies import VERDICT_RECORDS, verdict_records
+
+    for key, v in verdicts.items():
+        glue_text(f"verdict_{key}", v.markdown())
+    glue_text(VERDICT_RECORDS, json.dumps(verdict_records(chapter, verdicts), ensure_ascii=False))

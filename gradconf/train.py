@@ -51,8 +51,11 @@ class TrainConfig:
 class MeasureConfig:
     """What to measure: paper §7 uses 100 pairs of size-128 minibatches at the end of every epoch.
 
-    ``probe_size`` > 0 adds the exact per-example Gram (eval-mode BN) of a fixed random probe set
-    at the end of training, summarised by :func:`gradconf.measure.confusion_summary`.
+    ``every`` = k measures (cosines and test metrics) at epochs k, 2k, ... and always at the last
+    epoch (and at initialisation when ``at_init``); the paper's k is 1. Training loss and accuracy are
+    recorded at every epoch regardless. ``probe_size`` > 0 adds the exact per-example Gram (eval-mode
+    BN) of a fixed random probe set at the end of training, summarised by
+    :func:`gradconf.measure.confusion_summary`.
     """
 
     n_pairs: int = 100
@@ -60,10 +63,13 @@ class MeasureConfig:
     bn_mode: str = "train"
     at_init: bool = True
     probe_size: int = 0
+    every: int = 1
 
     def __post_init__(self) -> None:
         if self.n_pairs < 0 or self.batch_size < 1 or self.probe_size < 0:
             raise ValueError("n_pairs and probe_size must be >= 0 and batch_size >= 1")
+        if not isinstance(self.every, int) or self.every < 1:
+            raise ValueError(f"every must be a positive integer (measure every k-th epoch), got {self.every!r}")
         if self.probe_size == 1:
             raise ValueError("probe_size must be 0 (off) or >= 2")
         if self.bn_mode not in BN_MODES:
@@ -161,9 +167,10 @@ def train(
 
     def record(epoch: int, lr: float, train_loss: float, train_acc: float) -> dict:
         rec = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc}
-        if test_set is not None:
-            rec["test_loss"], rec["test_acc"] = evaluate(model, test_set, config.loss)
-        rec.update(_measure(model, train_set, measure, config.loss, measure_gen))
+        if epoch % measure.every == 0 or epoch == config.epochs:
+            if test_set is not None:
+                rec["test_loss"], rec["test_acc"] = evaluate(model, test_set, config.loss)
+            rec.update(_measure(model, train_set, measure, config.loss, measure_gen))
         result.epochs.append(rec)
         return rec
 

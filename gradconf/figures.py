@@ -1,0 +1,199 @@
+"""Figures shared by the trained-network chapters (paper Figs. 2-4): one function per panel layout."""
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import seaborn as sns
+
+from .studies import Study
+
+
+def sweep_figure(study: Study, label: str, *, palette: str = "viridis") -> Any:
+    """The four panels of paper Figs. 2/3 for one sweep, lines keyed by the swept value.
+
+    (a) training loss per epoch (from epoch 1), (b) minimum minibatch-pair cosine at the last epoch against the swept
+    value, (c) KDE of the last epoch's cosines pooled over seeds (Scott's bandwidth), (d) minimum
+    cosine per measured epoch. Lines are means over seeds, bands and bars the std over seeds; dots in
+    (b) are single seeds.
+    """
+    axis = study.axis
+    epochs = study.epochs.rename(columns={axis: label})
+    chosen = study.chosen.rename(columns={axis: label})
+    cosines = study.cosines.rename(columns={axis: label})
+    fig, ax = plt.subplots(1, 4, figsize=(16, 3.8))
+    kw = dict(hue=label, palette=palette, errorbar="sd")
+    # epoch 0 is a full-set evaluation at initialisation, whose spread would flatten the curves
+    sns.lineplot(data=epochs[epochs["epoch"] >= 1], x="epoch", y="train_loss", ax=ax[0], **kw)
+    ax[0].set(title="(a) training loss", ylabel="loss (epoch mean)")
+    sns.pointplot(data=chosen, x=label, y="final_cos_min", errorbar="sd", capsize=0.15, color="k", ax=ax[1],
+                  native_scale=True)
+    sns.stripplot(data=chosen, x=label, y="final_cos_min", color="tab:red", size=4, alpha=0.6, ax=ax[1],
+                  native_scale=True)
+    ax[1].set(title="(b) min cosine, last epoch", ylabel="min cosine")
+    if cosines["cosine"].nunique() > 1:
+        sns.kdeplot(data=cosines, x="cosine", hue=label, palette=palette, common_norm=False, ax=ax[2],
+                    warn_singular=False, clip=(-1, 1))
+    ax[2].set(title="(c) cosines, last epoch (pooled)", ylabel="density")
+    measured = epochs.dropna(subset=["cos_min"])
+    sns.lineplot(data=measured, x="epoch", y="cos_min", marker="o", ax=ax[3], legend=False, **kw)
+    ax[3].set(title="(d) min cosine per measured epoch", ylabel="min cosine")
+    fig.tight_layout()
+    return fig
+
+
+def probe_figure(studies: dict[str, Study], *, palette: str = "colorblind") -> Any:
+    """Exact per-example confusion on the fixed probe set at the end of training, one column per study.
+
+    Rows: minimum per-example cosine, raw η = −min⟨g_i, g_j⟩ (Definition 2.1) and the std of the
+    cosines, each against the swept value (mean ± std over seeds, single seeds as dots).
+    """
+    rows = (("probe_cos_min", "min cosine"), ("probe_eta", "raw η (log)"), ("probe_cos_std", "std of cosines"))
+    fig, ax = plt.subplots(len(rows), len(studies), figsize=(4.5 * len(studies), 7.5), squeeze=False)
+    for col, (label, study) in enumerate(studies.items()):
+        frame = study.chosen.rename(columns={study.axis: label})
+        for row, (metric, title) in enumerate(rows):
+            a = ax[row, col]
+            sns.lineplot(data=frame, x=label, y=metric, errorbar="sd", marker="o", color="k", ax=a)
+            sns.scatterplot(data=frame, x=label, y=metric, color="tab:red", alpha=0.6, s=18, ax=a)
+            a.set(xscale="log", ylabel=title if col == 0 else "", xlabel=label if row == len(rows) - 1 else "")
+            if metric == "probe_eta":
+                a.set_yscale("log")
+    fig.tight_layout()
+    return fig
+
+
+def variant_figure(study: Study) -> Any:
+    """Paper Fig. 4: final training loss, minimum cosine and test accuracy against depth for the four
+    BN/skip variants (mean ± std over seeds), plus the training-loss curves at the largest depth."""
+    from .studies import variant_name
+
+    order = ["plain", "+skip", "+BN", "+skip+BN"]
+    chosen = study.chosen.assign(variant=[variant_name(b, s) for b, s in zip(study.chosen["model.bn"],
+                                                                            study.chosen["model.skip"])])
+    epochs = study.epochs.assign(variant=[variant_name(b, s) for b, s in zip(study.epochs["model.bn"],
+                                                                            study.epochs["model.skip"])])
+    fig, ax = plt.subplots(1, 4, figsize=(16, 3.8))
+    panels = (("final_train_loss", "(a) final training loss"), ("final_cos_min", "(b) min cosine, last epoch"),
+              ("final_test_acc", "(c) test accuracy"))
+    for a, (metric, title) in zip(ax, panels):
+        sns.lineplot(data=chosen, x=study.axis, y=metric, hue="variant", hue_order=order, style="variant",
+                     style_order=order, markers=True, dashes=False, errorbar="sd", ax=a, legend=a is ax[0])
+        a.set(title=title, xlabel="depth β", ylabel="")
+    deepest = epochs[epochs[study.axis] == epochs[study.axis].max()]
+    sns.lineplot(data=deepest, x="epoch", y="train_loss", hue="variant", hue_order=order, errorbar="sd",
+                 ax=ax[3], legend=False)
+    ax[3].set(title=f"(d) training loss, β = {deepest[study.axis].max()}", ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+def init_depth_figure(draws: Any) -> Any:
+    """Per-sample confusion at initialisation against depth, one line per initialisation (Thm 6.1):
+    minimum cosine, raw η (log scale) and the std of the cosines; mean ± std over draws."""
+    fig, ax = plt.subplots(1, 3, figsize=(15, 3.8))
+    for a, (metric, title) in zip(ax, (("cos_min", "(a) min cosine"), ("eta", "(b) raw η = −min⟨g_i, g_j⟩"),
+                                       ("cos_std", "(c) std of cosines"))):
+        sns.lineplot(data=draws, x="depth", y=metric, hue="init", style="init", markers=True, dashes=False,
+                     errorbar="sd", ax=a, legend=a is ax[0])
+        a.set(xscale="log", title=title, ylabel="")
+        if metric == "eta":
+            a.set_yscale("log")
+    fig.tight_layout()
+    return fig
+
+
+def init_training_figure(study: Study, facet: str = "init.scheme") -> Any:
+    """Training-loss curves of a depth sweep, one panel per initialisation, lines keyed by depth
+    (mean ± std over seeds), and the final training loss against depth per initialisation."""
+    schemes = list(dict.fromkeys(study.chosen[facet]))
+    fig, ax = plt.subplots(1, len(schemes) + 1, figsize=(4 * (len(schemes) + 1), 3.6))
+    epochs = study.epochs.rename(columns={study.axis: "depth"})
+    for a, scheme in zip(ax, schemes):
+        sns.lineplot(data=epochs[epochs[facet] == scheme], x="epoch", y="train_loss", hue="depth",
+                     palette="viridis", errorbar="sd", ax=a, legend=a is ax[0])
+        a.set(title=f"{scheme}: training loss", ylabel="")
+    sns.lineplot(data=study.chosen.rename(columns={study.axis: "depth"}), x="depth", y="final_train_loss", hue=facet,
+                 style=facet, markers=True, dashes=False, errorbar="sd", ax=ax[-1])
+    ax[-1].set(xscale="log", title="final training loss", ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+def init_mnist_figure(study: Study) -> Any:
+    """Final training loss and minimum cosine against depth per initialisation, one column per activation."""
+    activations = sorted(study.chosen["model.activation"].unique())
+    fig, ax = plt.subplots(2, len(activations), figsize=(5 * len(activations), 6.4), squeeze=False)
+    frame = study.chosen.rename(columns={study.axis: "depth", "init.scheme": "init"})
+    for col, activation in enumerate(activations):
+        sub = frame[frame["model.activation"] == activation]
+        for row, (metric, title) in enumerate((("final_train_loss", "final training loss"),
+                                               ("final_cos_min", "min cosine, last epoch"))):
+            sns.lineplot(data=sub, x="depth", y=metric, hue="init", style="init", markers=True, dashes=False,
+                         errorbar="sd", ax=ax[row, col], legend=row == 0)
+            ax[row, col].set(xscale="log", title=f"{activation}: {title}", ylabel="")
+    fig.tight_layout()
+    return fig
+
+
+VERDICT_COLOURS = {"reproduced": "#1b9e77", "partly reproduced": "#e6ab02", "not reproduced at this scale": "#d95f02"}
+
+
+def verdict_figure(table: Any) -> Any:
+    """Counts of verdicts per chapter (a stacked horizontal bar per chapter), from
+    :func:`gradconf.studies.collect_verdicts`."""
+    counts = table.groupby(["chapter", "verdict"]).size().unstack(fill_value=0)
+    counts = counts.reindex(columns=list(VERDICT_COLOURS), fill_value=0)
+    order = table.drop_duplicates("chapter").sort_values("checklist")["chapter"]
+    counts = counts.loc[list(order)[::-1]]
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(counts) + 1.2))
+    left = None
+    for verdict, colour in VERDICT_COLOURS.items():
+        ax.barh(counts.index, counts[verdict], left=left, color=colour, label=verdict)
+        left = counts[verdict] if left is None else left + counts[verdict]
+    ax.set(xlabel="claims judged", ylabel="")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+RELATED_METRICS: dict[str, str] = {
+    "final_cos_min": "min minibatch cosine (paper)",
+    "probe_cos_min": "min per-example cosine",
+    "probe_eta": "raw η",
+    "probe_cos_mean": "cosine stiffness",
+    "probe_sign_stiffness": "sign stiffness",
+    "probe_gradient_diversity": "gradient diversity",
+    "probe_m_coherence": "m-coherence",
+    "probe_noise_scale": "noise scale B_simple",
+    "final_train_loss": "training loss",
+    "final_test_acc": "test accuracy",
+}
+
+
+def related_metrics_figure(studies: dict[str, Study]) -> Any:
+    """Every related metric (paper.md §6) against the swept value, one row per study (mean ± std over
+    seeds, log scale where a metric spans decades)."""
+    metrics = [m for m in RELATED_METRICS if not m.startswith("final_t")]
+    fig, ax = plt.subplots(len(studies), len(metrics), figsize=(2.4 * len(metrics), 2.6 * len(studies)),
+                           squeeze=False)
+    for row, (label, study) in enumerate(studies.items()):
+        frame = study.chosen.rename(columns={study.axis: label})
+        for col, metric in enumerate(metrics):
+            a = ax[row, col]
+            sns.lineplot(data=frame, x=label, y=metric, marker="o", errorbar="sd", color="k", ax=a)
+            a.set(xscale="log", ylabel="", title=RELATED_METRICS[metric] if row == 0 else "")
+            if metric in ("probe_eta", "probe_gradient_diversity", "probe_noise_scale", "probe_m_coherence"):
+                a.set_yscale("log")
+    fig.tight_layout()
+    return fig
+
+
+def correlation_figure(correlations: Any) -> Any:
+    """A heatmap of Spearman correlations between metrics across runs."""
+    labels = [RELATED_METRICS.get(c, c) for c in correlations.columns]
+    fig, ax = plt.subplots(figsize=(7.5, 6.2))
+    sns.heatmap(correlations.to_numpy(), xticklabels=labels, yticklabels=labels, vmin=-1, vmax=1, cmap="vlag",
+                annot=True, fmt=".2f", annot_kws={"size": 7}, ax=ax)
+    fig.tight_layout()
+    return fig

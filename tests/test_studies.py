@@ -1,0 +1,168 @@
+"""Trained-network studies: LR selection, seed summaries, computed verdicts, dataset fallback, scale."""
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from gradconf import experiment
+from gradconf.data import ArrayDataset, DataNotFoundError
+from gradconf.experiment import ResultStore, RunConfig
+from gradconf.models import MLPConfig, WRNConfig, build_model
+from gradconf.studies import (Verdict, claim_verdicts, image_dataset, load_claims, model_table, rank_correlation,
+                              run_study, scale_description, seed_summary, trend_verdict)
+from gradconf.train import MeasureConfig, TrainConfig, train
+
+
+def _summary(means, stds, seeds=2, x=(16, 22, 28)):
+    return pd.DataFrame({"depth": list(x), "loss_mean": means, "loss_std": stds, "seeds": seeds})
+
+
+def test_trend_verdict_reproduced_partly_and_not():
+    kw = dict(claim="deeper is worse.", what="loss")
+    assert trend_verdict(_summary([1.0, 1.5, 2.0], [0.01] * 3), "depth", "loss", "increase", **kw).verdict == "reproduced"
+    # right direction, but the change is inside twice its standard error
+    noisy = trend_verdict(_summary([1.0, 1.05, 1.1], [0.2] * 3), "depth", "loss", "increase", **kw)
+    assert noisy.verdict == "partly reproduced"
+    # right end-to-end change, but not monotone across values
+    zigzag = trend_verdict(_summary([1.0, 3.0, 1.5, 2.0], [0.01] * 4, x=(1, 2, 3, 4)), "depth", "loss", "increase", **kw)
+    assert zigzag.verdict == "partly reproduced"
+    opposite = trend_verdict(_summary([2.0, 1.5, 1.0], [0.01] * 3), "depth", "loss", "increase", **kw)
+    assert opposite.verdict == "not reproduced at this scale"
+    # one seed: no standard error, so never more than partly reproduced
+    single = trend_verdict(_summary([1.0, 1.5, 2.0], [math.nan] * 3, seeds=1), "depth", "loss", "increase", **kw)
+    assert single.verdict == "partly reproduced"
+    assert "nan" not in single.evidence and "1 seed)" in single.evidence and "no standard error" in single.evidence
+    # flat: no detectable change is reproduced, a change beyond twice its standard error is not
+    flat = trend_verdict(_summary([1.0, 1.02, 0.99], [0.05] * 3), "depth", "loss", "flat", **kw)
+    assert flat.verdict == "reproduced"
+    assert trend_verdict(_summary([1.0, 1.2, 1.5], [0.01] * 3), "depth", "loss", "flat", **kw).verdict == (
+        "not reproduced at this scale")
+    assert "1.000 ± 0.010 at depth = 16" in trend_verdict(
+        _summary([1.0, 1.5, 2.0], [0.01] * 3), "depth", "loss", "increase", **kw).evidence
+
+
+def test_trend_verdict_rejects_bad_input():
+    with pytest.raises(ValueError, match="expect"):
+        trend_verdict(_summary([1, 2, 3], [0, 0, 0]), "depth", "loss", "up", claim="c", what="w")
+    with pytest.raises(ValueError, match="two values"):
+        trend_verdict(_summary([1], [0], x=(16,)), "depth", "loss", "increase", claim="c", what="w")
+    with pytest.raises(ValueError, match="unknown verdict"):
+        Verdict("c", "e", "sort of")
+
+
+def test_best_group_verdict():
+    from gradconf.studies import best_group_verdict
+
+    summary = pd.DataFrame({"variant": ["plain", "+skip+BN"], "acc_mean": [0.3, 0.6], "acc_std": [0.01, 0.01],
+                            "seeds": [2, 2]})
+    kw = dict(claim="c", what="accuracy")
+    assert best_group_verdict(summary, "variant", "+skip+BN", "acc", True, **kw).verdict == "reproduced"
+    assert best_group_verdict(summary, "variant", "+skip+BN", "acc", False, **kw).verdict == (
+        "not reproduced at this scale")
+    close = summary.assign(acc_std=[0.3, 0.3])
+    assert best_group_verdict(close, "variant", "+skip+BN", "acc", True, **kw).verdict == "partly reproduced"
+    with pytest.raises(ValueError, match="need"):
+        best_group_verdict(summary, "variant", "+BN", "acc", True, **kw)
+
+
+def test_rank_correlation():
+    assert rank_correlation([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert rank_correlation([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert math.isnan(rank_correlation([1, 2, 3], [5, 5, 5]))
+
+
+def test_seed_summary_uses_sample_std():
+    frame = pd.DataFrame({"depth": [1, 1, 2, 2], "seed": [0, 1, 0, 1], "m": [1.0, 3.0, 2.0, 2.0]})
+    s = seed_summary(frame, ["depth"], ["m"]).set_index("depth")
+    assert s.loc[1, "m_mean"] == 2.0 and s.loc[1, "m_std"] == pytest.approx(math.sqrt(2)) and s.loc[1, "seeds"] == 2
+
+
+def test_claims_table_is_consistent():
+    claims = load_claims()
+    assert {"depth_loss", "depth_min_cos", "width_min_cos", "width_spread"} <= set(claims)
+    for cid, c in claims.items():
+        assert {"checklist", "paper", "claim", "metric", "what"} <= set(c), cid
+        if c.get("kind") == "best":
+            assert {"target", "higher_is_better"} <= set(c), cid
+        else:
+            assert c["expect"] in ("increase", "decrease", "flat"), cid
+
+
+def test_downsample_pools_images():
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).reshape(2, 3, 4, 4)
+    d = ArrayDataset(x, torch.zeros(2, dtype=torch.long), "toy").downsample(2)
+    assert d.x.shape == (2, 3, 2, 2)
+    assert d.x[0, 0, 0, 0] == x[0, 0, :2, :2].mean()
+    assert ArrayDataset(x, torch.zeros(2), "toy").downsample(1).x is x
+    with pytest.raises(ValueError, match="cannot pool"):
+        ArrayDataset(x, torch.zeros(2), "toy").downsample(3)
+    with pytest.raises(ValueError, match="positive integer"):
+        RunConfig(dataset="cifar10", model=WRNConfig(), downsample=0)
+
+
+def test_base_channels_scales_every_stage():
+    slim, paper = build_model(WRNConfig(depth=10, width=2, base_channels=8)), build_model(WRNConfig(depth=10, width=2))
+    convs = [m.out_channels for m in slim.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0] == 8 and max(convs) == 4 * 8 * 2
+    assert max(m.out_channels for m in paper.modules() if isinstance(m, torch.nn.Conv2d)) == 128
+    assert WRNConfig(base_channels=8).name == "CNN-16-2/b8" and WRNConfig().name == "CNN-16-2"
+    with pytest.raises(ValueError, match="base_channels"):
+        WRNConfig(base_channels=0)
+
+
+def test_measure_every_k_epochs_and_the_last():
+    gen = torch.Generator().manual_seed(0)
+    data = ArrayDataset(torch.randn(128, 8, generator=gen), torch.randint(0, 3, (128,), generator=gen), "toy")
+    model = build_model(MLPConfig(input_dim=8, width=16, depth=1, output_dim=3))
+    result = train(model, data, data, TrainConfig(epochs=5, batch_size=32, lr=0.1),
+                   MeasureConfig(n_pairs=2, batch_size=16, every=2), seed=0, progress=False)
+    measured = [ep["epoch"] for ep in result.epochs if "cosines" in ep]
+    tested = [ep["epoch"] for ep in result.epochs if "test_acc" in ep]
+    assert measured == tested == [0, 2, 4, 5]
+    assert [ep["epoch"] for ep in result.epochs] == [0, 1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="every"):
+        MeasureConfig(every=0)
+
+
+def test_run_key_depends_on_the_compute_code(monkeypatch):
+    cfg = RunConfig(dataset="mnist", model=MLPConfig())
+    before = cfg.key
+    monkeypatch.setattr(experiment, "compute_digest", lambda: "0" * 16)
+    assert cfg.key != before
+
+
+def test_image_dataset_falls_back_to_mnist(tmp_path, real_data_root):
+    with pytest.raises(DataNotFoundError, match="neither"):
+        image_dataset(tmp_path)
+    assert image_dataset(real_data_root) == "cifar10"
+    (tmp_path / "MNIST").symlink_to(Path(real_data_root) / "MNIST")
+    assert image_dataset(tmp_path) == "mnist"
+
+
+def test_run_study_selects_lr_reuses_runs_and_judges(tmp_path, real_data_root):
+    store = ResultStore(tmp_path / "store")
+    kw = dict(store=store, data_root=real_data_root, progress=False,
+              grid={"model.depth": [1, 2], "seed": [0, 1], "train.lr": [0.01, 0.1]},
+              overrides={"n_train": 256, "train.epochs": 1, "measure.n_pairs": 2})
+    study = run_study("mlp_depth", "smoke", "model.depth", **kw)
+    assert study.ran == 8 and len(study.runs) == 8 and len(study.chosen) == 4
+    # the selected LR of each depth has the lowest mean final training loss over seeds
+    mean = study.runs.groupby(["model.depth", "train.lr"])["final_train_loss"].mean()
+    for depth, group in study.chosen.groupby("model.depth"):
+        assert group["train.lr"].nunique() == 1
+        assert group["train.lr"].iloc[0] == mean.loc[depth].idxmin()
+    assert set(study.cosines["epoch"]) == {1} and len(study.cosines) == 4 * 2
+    assert study.compute_s > 0 and study.seeds == [0, 1] and study.values == [1, 2]
+    again = run_study("mlp_depth", "smoke", "model.depth", **kw)
+    assert again.ran == 0 and again.chosen["key"].tolist() == study.chosen["key"].tolist()
+    verdicts = claim_verdicts(study, ["depth_loss", "depth_min_cos", "depth_probe_cos"], x_label="depth")
+    assert all(v.verdict in ("reproduced", "partly reproduced", "not reproduced at this scale") for v in verdicts.values())
+    table = model_table(study)
+    assert len(table) == 2 and table["parameters"].str.replace(",", "").astype(int).gt(0).all()
+    text = scale_description(study)
+    assert "MNIST (256 training" in text and "2 seeds (0, 1)" in text and "{0.01, 0.1}" in text
+    with pytest.raises(ValueError, match="unknown claims"):
+        claim_verdicts(study, ["nope"])
