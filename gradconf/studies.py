@@ -137,12 +137,17 @@ def run_study(
 
 
 def seed_summary(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
-    """Mean, std (ddof 1) and seed count of each metric per group: ``<m>_mean``, ``<m>_std``, ``seeds``."""
+    """Mean, std (ddof 1) and count of each metric per group: ``<m>_mean``, ``<m>_std``, ``<m>_n`` (runs
+    with a finite value; a diverged run has none), and ``seeds`` (runs in the group)."""
     grouped = frame.groupby(by, dropna=False)
-    out = grouped[metrics].agg(["mean", "std"])
-    out.columns = [f"{m}_{stat}" for m, stat in out.columns]
+    out = grouped[metrics].agg(["mean", "std", "count"])
+    out.columns = [f"{m}_{'n' if stat == 'count' else stat}" for m, stat in out.columns]
     out["seeds"] = grouped["seed"].nunique()
     return out.reset_index()
+
+
+def _counts(rows: pd.DataFrame, metric: str) -> np.ndarray:
+    return (rows[f"{metric}_n"] if f"{metric}_n" in rows else rows["seeds"]).to_numpy()
 
 
 def model_table(study: Study, by: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -155,6 +160,9 @@ def model_table(study: Study, by: tuple[str, ...] = ()) -> pd.DataFrame:
     def pm(col: str, digits: int) -> pd.Series:
         return summary.apply(lambda r: f"{r[col + '_mean']:.{digits}f} ± {r[col + '_std']:.{digits}f}", axis=1)
 
+    failed = (study.chosen.assign(_failed=study.chosen["status"] != "ok")
+              .groupby(keys + ["model_name", "n_params", "train.lr"], dropna=False)["_failed"].sum()
+              .reset_index(drop=True))
     return pd.DataFrame({
         "model": summary["model_name"],
         "parameters": summary["n_params"].map(lambda n: f"{n:,}"),
@@ -163,7 +171,21 @@ def model_table(study: Study, by: tuple[str, ...] = ()) -> pd.DataFrame:
         "test accuracy": pm("final_test_acc", 3),
         "min cosine (last epoch)": pm("final_cos_min", 3),
         "seeds": summary["seeds"],
+        "diverged": failed.astype(int).to_numpy(),
     })
+
+
+def diverged_models(study: Study, by: tuple[str, ...] = ()) -> list[str]:
+    """The models whose every run diverged, at every learning rate of the grid (the selected LR of a
+    model is only a diverged one when no LR trained), as ``model_name (values of by)``."""
+    keys = [study.axis, *by, "model_name"]
+    failed = study.chosen.groupby(keys, sort=True)["status"].agg(lambda s: bool((s != "ok").all()))
+    names = []
+    for key, all_failed in failed.items():
+        if all_failed:
+            extra = ", ".join(str(v) for v in key[1:-1])
+            names.append(f"{key[-1]} ({extra})" if extra else str(key[-1]))
+    return names
 
 
 # ----------------------------------------------------------------------------------------------
@@ -230,7 +252,18 @@ def trend_verdict(
     rows = summary.sort_values(x)
     if len(rows) < 2:
         raise ValueError(f"a trend needs at least two values of {x}, got {len(rows)}")
-    mean, std, seeds = rows[f"{metric}_mean"].to_numpy(), rows[f"{metric}_std"].to_numpy(), rows["seeds"].to_numpy()
+    label = x_label or x
+    undefined = rows[rows[f"{metric}_mean"].isna()]
+    rows = rows[rows[f"{metric}_mean"].notna()]
+    note = ""
+    if len(undefined):
+        values = ", ".join(str(v) for v in undefined[x])
+        note = f"{what} is undefined at {label} = {values}: no run there gave a finite value (all diverged). "
+        if len(rows) < 2:
+            return Verdict(claim=claim, verdict=VERDICTS[2],
+                           evidence=note + f"No trend can be judged from the {len(rows)} value left.")
+        note += "Judged on the other values only: "
+    mean, std, seeds = rows[f"{metric}_mean"].to_numpy(), rows[f"{metric}_std"].to_numpy(), _counts(rows, metric)
     sign = 1.0 if expect == "increase" else -1.0
     rho = rank_correlation(rows[x], mean)
     change = float(mean[-1] - mean[0])
@@ -242,10 +275,9 @@ def trend_verdict(
         verdict = VERDICTS[1] if math.isnan(stderr) else VERDICTS[2] if significant else VERDICTS[0]
     else:
         verdict = VERDICTS[0] if direction and significant and monotone else VERDICTS[1] if direction else VERDICTS[2]
-    label = x_label or x
     lo, hi = int(min(seeds)), int(max(seeds))
     seeds_text = f"{lo} seed{'s' if lo != 1 else ''}" if lo == hi else f"{lo}–{hi} seeds"
-    evidence = (
+    evidence = note + (
         f"{what} goes from {_pm(mean[0], std[0], digits)} at {label} = {rows[x].iloc[0]} to "
         f"{_pm(mean[-1], std[-1], digits)} at {label} = {rows[x].iloc[-1]} (mean ± std over {seeds_text}); "
         f"change {change:+.{digits}f} {_against(stderr, digits)}; Spearman ρ = {rho:+.2f} over {len(rows)} values."
@@ -277,15 +309,20 @@ def best_group_verdict(
     other = ranked.drop(index=target).iloc[0]
     mine = rows.loc[target]
     margin = sign * float(mine[f"{metric}_mean"] - other[f"{metric}_mean"])
-    stderr = (math.sqrt(mine[f"{metric}_std"] ** 2 / mine["seeds"] + other[f"{metric}_std"] ** 2 / other["seeds"])
-              if min(mine["seeds"], other["seeds"]) > 1 else math.nan)
+    n_mine, n_other = (float(r[f"{metric}_n"] if f"{metric}_n" in r else r["seeds"]) for r in (mine, other))
+    stderr = (math.sqrt(mine[f"{metric}_std"] ** 2 / n_mine + other[f"{metric}_std"] ** 2 / n_other)
+              if min(n_mine, n_other) > 1 else math.nan)
     best = ranked.index[0] == target
     verdict = (VERDICTS[0] if best and not math.isnan(stderr) and margin > 2 * stderr
                else VERDICTS[1] if best else VERDICTS[2])
+    undefined = [str(g) for g in rows.index[rows[f"{metric}_mean"].isna()]]
+    note = f" Undefined for {', '.join(undefined)}: no run gave a finite value (all diverged)." if undefined else ""
+    if math.isnan(float(mine[f"{metric}_mean"])):
+        return Verdict(claim=claim, verdict=VERDICTS[2], evidence=f"{what} is undefined for {target}.{note}")
     evidence = (
         f"{what} is {_pm(mine[f'{metric}_mean'], mine[f'{metric}_std'], digits)} for {target}; the best other is "
         f"{ranked.drop(index=target).index[0]} with {_pm(other[f'{metric}_mean'], other[f'{metric}_std'], digits)} "
-        f"(margin {margin:+.{digits}f} in the claimed direction, {_against(stderr, digits)})."
+        f"(margin {margin:+.{digits}f} in the claimed direction, {_against(stderr, digits)}).{note}"
     )
     return Verdict(claim=claim, evidence=evidence, verdict=verdict)
 
@@ -361,6 +398,9 @@ def claim_verdicts(study: Study, ids: list[str], *, x_label: str | None = None) 
     unknown = [i for i in ids if i not in claims]
     if unknown:
         raise ValueError(f"unknown claims {unknown}; known: {', '.join(claims)}")
+    not_trends = [i for i in ids if claims[i].get("kind")]
+    if not_trends:
+        raise ValueError(f"claims {not_trends} are not trends along an axis (kind: best or computed)")
     metrics = sorted({claims[i]["metric"] for i in ids})
     missing = [m for m in metrics if m not in study.chosen]
     if missing:
@@ -436,6 +476,8 @@ def claim_verdict(cid: str, verdict: str, evidence: str) -> Verdict:
     claims = load_claims()
     if cid not in claims:
         raise ValueError(f"unknown claim {cid!r}; known: {', '.join(claims)}")
+    if claims[cid].get("kind") != "computed":
+        raise ValueError(f"claim {cid!r} is judged from a study's results, not by a chapter's own computation")
     return Verdict(claim=claims[cid]["claim"], evidence=evidence, verdict=verdict)
 
 

@@ -11,7 +11,7 @@ from gradconf import experiment
 from gradconf.data import ArrayDataset, DataNotFoundError
 from gradconf.experiment import ResultStore, RunConfig
 from gradconf.models import MLPConfig, WRNConfig, build_model
-from gradconf.studies import (Verdict, claim_verdicts, image_dataset, load_claims, model_table, rank_correlation,
+from gradconf.studies import (Verdict, claim_verdict, claim_verdicts, image_dataset, load_claims, model_table, rank_correlation,
                               run_study, scale_description, seed_summary, trend_verdict)
 from gradconf.train import MeasureConfig, TrainConfig, train
 
@@ -42,6 +42,27 @@ def test_trend_verdict_reproduced_partly_and_not():
         "not reproduced at this scale")
     assert "1.000 ± 0.010 at depth = 16" in trend_verdict(
         _summary([1.0, 1.5, 2.0], [0.01] * 3), "depth", "loss", "increase", **kw).evidence
+
+
+def test_verdicts_name_values_where_every_run_diverged():
+    frame = pd.DataFrame({"depth": [16, 16, 52, 52, 76, 76], "seed": [0, 1] * 3,
+                          "loss": [1.0, 1.1, math.nan, math.nan, 2.0, math.nan]})
+    summary = seed_summary(frame, ["depth"], ["loss"])
+    assert summary["loss_n"].tolist() == [2, 0, 1] and summary["seeds"].tolist() == [2, 2, 2]
+    kw = dict(claim="deeper is worse.", what="loss")
+    v = trend_verdict(summary, "depth", "loss", "increase", **kw)
+    assert "undefined at depth = 52" in v.evidence and "nan" not in v.evidence
+    # the finite seed count at depth 76 is 1, so there is no standard error and at most "partly"
+    assert v.verdict == "partly reproduced" and "1–2 seeds" in v.evidence
+    lone = trend_verdict(summary[summary.depth < 70], "depth", "loss", "increase", **kw)
+    assert lone.verdict == "not reproduced at this scale" and "undefined at depth = 52" in lone.evidence
+    from gradconf.studies import best_group_verdict
+
+    groups = seed_summary(frame.assign(variant=frame.depth.map({16: "a", 52: "b", 76: "c"})), ["variant"], ["loss"])
+    best = best_group_verdict(groups, "variant", "a", "loss", False, claim="a is best.", what="loss")
+    assert best.verdict == "partly reproduced" and "Undefined for b" in best.evidence
+    gone = best_group_verdict(groups, "variant", "b", "loss", False, claim="b is best.", what="loss")
+    assert gone.verdict == "not reproduced at this scale" and "undefined for b" in gone.evidence
 
 
 def test_trend_verdict_rejects_bad_input():
@@ -85,10 +106,14 @@ def test_claims_table_is_consistent():
     assert {"depth_loss", "depth_min_cos", "width_min_cos", "width_spread"} <= set(claims)
     for cid, c in claims.items():
         assert {"checklist", "paper", "claim", "metric", "what"} <= set(c), cid
+        assert c.get("kind", "trend") in ("trend", "best", "computed"), cid
         if c.get("kind") == "best":
             assert {"target", "higher_is_better"} <= set(c), cid
-        else:
+        elif c.get("kind") is None:
             assert c["expect"] in ("increase", "decrease", "flat"), cid
+    assert claim_verdict("fig1_rate", "reproduced", "slope -1").verdict == "reproduced"
+    with pytest.raises(ValueError, match="judged from a study"):
+        claim_verdict("depth_loss", "reproduced", "made up")
 
 
 def test_downsample_pools_images():
@@ -166,3 +191,24 @@ def test_run_study_selects_lr_reuses_runs_and_judges(tmp_path, real_data_root):
     assert "MNIST (256 training" in text and "2 seeds (0, 1)" in text and "{0.01, 0.1}" in text
     with pytest.raises(ValueError, match="unknown claims"):
         claim_verdicts(study, ["nope"])
+    with pytest.raises(ValueError, match="not trends"):
+        claim_verdicts(study, ["bn_skip_best_loss"])
+
+
+def test_diverged_models_and_model_table_count_failed_runs():
+    from gradconf.studies import Study, diverged_models
+
+    chosen = pd.DataFrame({
+        "model.depth": [2, 2, 8, 8], "init.scheme": ["he"] * 4, "model_name": ["MLP-2", "MLP-2", "MLP-8", "MLP-8"],
+        "n_params": [10, 10, 20, 20], "train.lr": [0.1, 0.1, 0.05, 0.05], "seed": [0, 1, 0, 1],
+        "status": ["ok", "ok", "diverged", "diverged"], "final_train_loss": [0.5, 0.7, float("nan"), float("nan")],
+        "final_test_acc": [0.9, 0.8, float("nan"), float("nan")], "final_cos_min": [-0.1, -0.2, float("nan"), float("nan")],
+    })
+    empty = pd.DataFrame()
+    study = Study("toy", "smoke", "model.depth", chosen, chosen, empty, empty, 1.0, 0)
+    assert diverged_models(study) == ["MLP-8"]
+    assert diverged_models(study, ("init.scheme",)) == ["MLP-8 (he)"]
+    ok = Study("toy", "smoke", "model.depth", chosen.iloc[:2], chosen.iloc[:2], empty, empty, 1.0, 0)
+    assert diverged_models(ok) == []
+    table = model_table(study)
+    assert table["diverged"].tolist() == [0, 2] and table["final train loss"].iloc[0] == "0.600 ± 0.141"
