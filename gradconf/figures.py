@@ -5,8 +5,31 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import seaborn as sns
+from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter, NullLocator, ScalarFormatter
 
 from .studies import Study
+
+
+def log_axis(ax: Any, values: Any) -> None:
+    """A base-2 log x axis with a plain tick at each swept value (widths and depths double)."""
+    ticks = sorted({float(v) for v in values})
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    if len(ticks) > 4 and ticks[-1] >= 100:
+        ax.tick_params(axis="x", labelrotation=45)
+
+
+def log_y(ax: Any) -> None:
+    """A log y axis in plain numbers when the plotted range spans a decade or more (a shorter range
+    stays linear, where a log axis would show crowded minor labels or none)."""
+    lo, hi = ax.get_ylim()
+    if lo <= 0 or hi / lo < 10:
+        return
+    ax.set_yscale("log")
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
 
 
 def sweep_figure(study: Study, label: str, *, palette: str = "viridis") -> Any:
@@ -22,7 +45,10 @@ def sweep_figure(study: Study, label: str, *, palette: str = "viridis") -> Any:
     chosen = study.chosen.rename(columns={axis: label})
     cosines = study.cosines.rename(columns={axis: label})
     fig, ax = plt.subplots(1, 4, figsize=(16, 3.8))
-    kw = dict(hue=label, palette=palette, errorbar="sd")
+    values = sorted(chosen[label].unique())
+    # one distinct colour per swept value (a numeric hue would blend neighbours such as depths 1 and 2)
+    colours = dict(zip(values, sns.color_palette(palette, len(values))))
+    kw = dict(hue=label, hue_order=values, palette=colours, errorbar="sd")
     # epoch 0 is a full-set evaluation at initialisation, whose spread would flatten the curves
     sns.lineplot(data=epochs[epochs["epoch"] >= 1], x="epoch", y="train_loss", ax=ax[0], **kw)
     ax[0].set(title="(a) training loss", ylabel="loss (epoch mean)")
@@ -31,8 +57,10 @@ def sweep_figure(study: Study, label: str, *, palette: str = "viridis") -> Any:
     sns.stripplot(data=chosen, x=label, y="final_cos_min", color="tab:red", size=4, alpha=0.6, ax=ax[1],
                   native_scale=True)
     ax[1].set(title="(b) min cosine, last epoch", ylabel="min cosine")
+    if min(values) > 0 and max(values) / min(values) >= 4:
+        log_axis(ax[1], values)
     if cosines["cosine"].nunique() > 1:
-        sns.kdeplot(data=cosines, x="cosine", hue=label, palette=palette, common_norm=False, ax=ax[2],
+        sns.kdeplot(data=cosines, x="cosine", hue=label, hue_order=values, palette=colours, common_norm=False, ax=ax[2],
                     warn_singular=False, clip=(-1, 1))
     ax[2].set(title="(c) cosines, last epoch (pooled)", ylabel="density")
     measured = epochs.dropna(subset=["cos_min"])
@@ -48,7 +76,7 @@ def probe_figure(studies: dict[str, Study], *, palette: str = "colorblind") -> A
     Rows: minimum per-example cosine, raw η = −min⟨g_i, g_j⟩ (Definition 2.1) and the std of the
     cosines, each against the swept value (mean ± std over seeds, single seeds as dots).
     """
-    rows = (("probe_cos_min", "min cosine"), ("probe_eta", "raw η (log)"), ("probe_cos_std", "std of cosines"))
+    rows = (("probe_cos_min", "min cosine"), ("probe_eta", "raw η"), ("probe_cos_std", "std of cosines"))
     fig, ax = plt.subplots(len(rows), len(studies), figsize=(4.5 * len(studies), 7.5), squeeze=False)
     for col, (label, study) in enumerate(studies.items()):
         frame = study.chosen.rename(columns={study.axis: label})
@@ -56,9 +84,10 @@ def probe_figure(studies: dict[str, Study], *, palette: str = "colorblind") -> A
             a = ax[row, col]
             sns.lineplot(data=frame, x=label, y=metric, errorbar="sd", marker="o", color="k", ax=a)
             sns.scatterplot(data=frame, x=label, y=metric, color="tab:red", alpha=0.6, s=18, ax=a)
-            a.set(xscale="log", ylabel=title if col == 0 else "", xlabel=label if row == len(rows) - 1 else "")
+            log_axis(a, frame[label])
+            a.set(ylabel=title if col == 0 else "", xlabel=label if row == len(rows) - 1 else "")
             if metric == "probe_eta":
-                a.set_yscale("log")
+                log_y(a)
     fig.tight_layout()
     return fig
 
@@ -80,7 +109,8 @@ def variant_figure(study: Study) -> Any:
         sns.lineplot(data=chosen, x=study.axis, y=metric, hue="variant", hue_order=order, style="variant",
                      style_order=order, markers=True, dashes=False, errorbar="sd", ax=a, legend=a is ax[0])
         a.set(title=title, xlabel="depth β", ylabel="")
-    deepest = epochs[epochs[study.axis] == epochs[study.axis].max()]
+    # epoch 0 is evaluated in eval mode, where fresh BatchNorm is the identity: leave it out, as in Fig. 2
+    deepest = epochs[(epochs[study.axis] == epochs[study.axis].max()) & (epochs["epoch"] >= 1)]
     sns.lineplot(data=deepest, x="epoch", y="train_loss", hue="variant", hue_order=order, errorbar="sd",
                  ax=ax[3], legend=False)
     ax[3].set(title=f"(d) training loss, β = {deepest[study.axis].max()}", ylabel="")
@@ -96,26 +126,31 @@ def init_depth_figure(draws: Any) -> Any:
                                        ("cos_std", "(c) std of cosines"))):
         sns.lineplot(data=draws, x="depth", y=metric, hue="init", style="init", markers=True, dashes=False,
                      errorbar="sd", ax=a, legend=a is ax[0])
-        a.set(xscale="log", title=title, ylabel="")
+        log_axis(a, draws["depth"])
+        a.set(title=title, ylabel="")
         if metric == "eta":
-            a.set_yscale("log")
+            log_y(a)
     fig.tight_layout()
     return fig
 
 
 def init_training_figure(study: Study, facet: str = "init.scheme") -> Any:
     """Training-loss curves of a depth sweep, one panel per initialisation, lines keyed by depth
-    (mean ± std over seeds), and the final training loss against depth per initialisation."""
+    (mean ± std over seeds), and the final training loss against depth per initialisation. Runs that
+    diverged are left out of the curves (a chapter lists them), since their losses swamp the axis."""
     schemes = list(dict.fromkeys(study.chosen[facet]))
     fig, ax = plt.subplots(1, len(schemes) + 1, figsize=(4 * (len(schemes) + 1), 3.6))
-    epochs = study.epochs.rename(columns={study.axis: "depth"})
+    epochs = study.epochs[study.epochs["status"] == "ok"].rename(columns={study.axis: "depth"})
+    depths = sorted(study.chosen[study.axis].unique())
+    palette = dict(zip(depths, sns.color_palette("viridis", len(depths))))
     for a, scheme in zip(ax, schemes):
-        sns.lineplot(data=epochs[epochs[facet] == scheme], x="epoch", y="train_loss", hue="depth",
-                     palette="viridis", errorbar="sd", ax=a, legend=a is ax[0])
+        sns.lineplot(data=epochs[epochs[facet] == scheme], x="epoch", y="train_loss", hue="depth", hue_order=depths,
+                     palette=palette, errorbar="sd", ax=a, legend=a is ax[0])
         a.set(title=f"{scheme}: training loss", ylabel="")
     sns.lineplot(data=study.chosen.rename(columns={study.axis: "depth"}), x="depth", y="final_train_loss", hue=facet,
                  style=facet, markers=True, dashes=False, errorbar="sd", ax=ax[-1])
-    ax[-1].set(xscale="log", title="final training loss", ylabel="")
+    log_axis(ax[-1], depths)
+    ax[-1].set(title="final training loss", ylabel="")
     fig.tight_layout()
     return fig
 
@@ -131,7 +166,8 @@ def init_mnist_figure(study: Study) -> Any:
                                                ("final_cos_min", "min cosine, last epoch"))):
             sns.lineplot(data=sub, x="depth", y=metric, hue="init", style="init", markers=True, dashes=False,
                          errorbar="sd", ax=ax[row, col], legend=row == 0)
-            ax[row, col].set(xscale="log", title=f"{activation}: {title}", ylabel="")
+            log_axis(ax[row, col], sub["depth"])
+            ax[row, col].set(title=f"{activation}: {title}", ylabel="")
     fig.tight_layout()
     return fig
 
@@ -182,9 +218,10 @@ def related_metrics_figure(studies: dict[str, Study]) -> Any:
         for col, metric in enumerate(metrics):
             a = ax[row, col]
             sns.lineplot(data=frame, x=label, y=metric, marker="o", errorbar="sd", color="k", ax=a)
-            a.set(xscale="log", ylabel="", title=RELATED_METRICS[metric] if row == 0 else "")
+            log_axis(a, frame[label])
+            a.set(ylabel="", title=RELATED_METRICS[metric] if row == 0 else "")
             if metric in ("probe_eta", "probe_gradient_diversity", "probe_noise_scale", "probe_m_coherence"):
-                a.set_yscale("log")
+                log_y(a)
     fig.tight_layout()
     return fig
 
