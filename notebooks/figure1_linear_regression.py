@@ -34,7 +34,8 @@ import torch
 
 from gradconf.book import notebook_parameters
 from gradconf.linear_sgd import least_squares_sgd
-from gradconf.report import describe_seeds, glue_figure, glue_number, glue_text, setup
+from gradconf.report import describe_seeds, glue_figure, glue_number, glue_text, record_verdicts, setup
+from gradconf.studies import claim_verdict
 from gradconf.synthetic import gaussian_regression
 
 P = notebook_parameters("figure1_linear_regression", preset, n=n, dims=dims, lr=lr, iterations=iterations,
@@ -103,6 +104,17 @@ glue_text("verdict_rate", "reproduced" if linear_over else "not reproduced at th
 glue_text("verdict_cos", "reproduced" if (positive_over and negative_under) else "not reproduced")
 glue_text("cos_sign_over", "positive" if positive_over else "negative")
 glue_text("cos_sign_under", "positive" if not negative_under else "negative")
+record_verdicts("figure1_linear_regression", {
+    "fig1_rate": claim_verdict(
+        "fig1_rate", "reproduced" if linear_over else "not reproduced at this scale",
+        f"after {P['iterations']:,} steps the full gradient norm is {final.loc[over, 'grad_norm']:.1e} for d = 120 "
+        f"and {final.loc[under, 'grad_norm']:.1e} for d = 80 (reproduced when d = 120 falls below 1e-3 of its start)."),
+    "fig1_cos_sign": claim_verdict(
+        "fig1_cos_sign", "reproduced" if (positive_over and negative_under) else "not reproduced at this scale",
+        f"final average cosine {final.loc[over, 'mean_cos']:+.4f} ± {final.loc[over, 'mean_cos_std']:.4f} (d = 120) "
+        f"and {final.loc[under, 'mean_cos']:+.4f} ± {final.loc[under, 'mean_cos_std']:.4f} (d = 80), "
+        f"mean ± std over {len(P['seeds'])} seeds."),
+})
 final.round(6)
 
 # %% [markdown]

@@ -42,7 +42,8 @@ import seaborn as sns
 
 from gradconf.book import notebook_parameters
 from gradconf.init_confusion import init_confusion_draws, violation_probability
-from gradconf.report import glue_figure, glue_number, glue_text, setup
+from gradconf.report import glue_figure, glue_number, glue_text, record_verdicts, setup
+from gradconf.studies import claim_verdict
 
 P = notebook_parameters("width_depth_init", preset, n=n, d=d, activation=activation, kappa=kappa,
                         eta_threshold=eta_threshold, widths=widths, depths=depths, draws=draws)
@@ -156,6 +157,16 @@ glue_number("p_cos_wide_shallow", pc.loc[(wmax, dmin)])
 glue_text("verdict_width", "reproduced" if width_helps else "not reproduced at this scale")
 glue_text("verdict_depth", "reproduced" if depth_hurts else
           ("reproduced for narrow nets only" if hurt_widths else "not reproduced at this scale"))
+record_verdicts("width_depth_init", {
+    "init_width": claim_verdict(
+        "init_width", "reproduced" if width_helps else "not reproduced at this scale",
+        f"from width {wmin} to {wmax} the mean min cosine rises by {cos_width_gain.min():+.3f} to "
+        f"{cos_width_gain.max():+.3f} across depths ({P['draws']} draws per point)."),
+    "init_depth": claim_verdict(
+        "init_depth", "reproduced" if depth_hurts else "partly reproduced" if hurt_widths else "not reproduced at this scale",
+        f"from depth {dmin} to {dmax} the mean min cosine changes by {cos_depth_loss.min():+.3f} to "
+        f"{cos_depth_loss.max():+.3f} across widths; it falls by more than 0.01 at widths {', '.join(hurt_widths) or 'none'}."),
+})
 means[["eta", "cos_min", "cos_std", "mean_sq_norm"]].round(3)
 
 # %% [markdown]

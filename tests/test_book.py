@@ -74,6 +74,39 @@ def test_staleness_is_detected(tmp_path):
     assert "missing" in stale_reason(source, tmp_path / "absent.ipynb")
 
 
+def test_summary_is_stale_when_a_chapter_it_read_changes(tmp_path):
+    from gradconf.book import reads_executions, sibling_digests
+
+    assert reads_executions("summary") and not reads_executions("cnn_depth")
+    source = ROOT / "notebooks" / "summary.py"
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for p in (ROOT / "tests" / "notebooks").glob("*.ipynb"):
+        (folder / p.name).write_bytes(p.read_bytes())
+    summary = folder / "summary.ipynb"
+    assert stale_reason(source, summary) is None
+    assert "summary" not in sibling_digests(summary) and "cnn_depth" in sibling_digests(summary)
+    chapter = folder / "cnn_depth.ipynb"
+    chapter.write_text(chapter.read_text().replace("Depth", "Depth!", 1))
+    assert "have changed" in stale_reason(source, summary)
+    assert needs_execution(source, summary, "smoke", {})
+
+
+def test_summary_collects_the_verdicts_every_chapter_recorded():
+    from gradconf.studies import VERDICTS, collect_verdicts, load_claims
+
+    table = collect_verdicts(ROOT / "tests" / "notebooks")
+    claims = load_claims()
+    assert set(table.verdict) <= set(VERDICTS)
+    assert all(i.split("__")[0] in claims for i in table.id)
+    chapters_with_records = set(table.chapter)
+    for source in SOURCES:
+        text = source.read_text()
+        if "record_verdicts(" in text:
+            assert source.stem in chapters_with_records, f"{source.stem} recorded no verdicts"
+    assert list(table.checklist) == sorted(table.checklist)
+
+
 @pytest.fixture(scope="module")
 def smoke_html():
     """The book built from the smoke executions with -W (any warning fails), under _build/."""
