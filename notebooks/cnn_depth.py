@@ -47,6 +47,8 @@ glue_text("dataset", DATASET_NAMES[dataset][0])
 glue_text("scale", scale_description(study))
 glue_text("channels", channel_description(study))
 glue_text("compute", f"{study.compute_s / 60:.1f} min for {len(study.runs)} runs")
+
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(f"dataset: {DATASET_NAMES[dataset][0]}; depths {study.values}; seeds {study.seeds}")
 

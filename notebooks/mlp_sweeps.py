@@ -48,6 +48,8 @@ glue_text("preset", preset)
 glue_text("scale", scale_description(depth))
 glue_text("probe", str(depth.config_value("measure.probe_size")))
 glue_text("compute", f"{(depth.compute_s + width.compute_s) / 60:.1f} min for {len(depth.runs) + len(width.runs)} runs")
+
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(f"depths {depth.values} at width {depth.config_value('model.width')}; "
       f"widths {width.values} at depth {width.config_value('model.depth')}; seeds {depth.seeds}")

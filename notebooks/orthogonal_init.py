@@ -112,6 +112,8 @@ deepest = linear.chosen[linear.chosen[linear.axis] == max(linear.values)]
 final = deepest.groupby("init.scheme", sort=False)["final_train_loss"].mean()
 glue_text("deepest_linear", f"depth {max(linear.values)}: " + ", ".join(
     f"{scheme} {'diverged' if loss != loss else f'{loss:.3f}'}" for scheme, loss in final.items()))
+
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(f"linear depths {linear.values}, MNIST depths {mnist.values}; seeds {linear.seeds}")
 

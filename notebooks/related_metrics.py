@@ -47,6 +47,8 @@ width = run_study("mlp_width", preset, "model.width", grid={"model.width": P["wi
 glue_text("preset", preset)
 glue_text("scale", scale_description(depth))
 glue_figure("fig_related", related_metrics_figure({"depth": depth, "width": width}))
+
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(f"{len(depth.chosen) + len(width.chosen)} runs at their selected LR")
 

@@ -41,6 +41,8 @@ for verdict in VERDICTS:
 glue_text("n_claims", str(len(table)))
 glue_text("chapters", str(table.chapter.nunique()))
 glue_figure("fig_verdicts", verdict_figure(table))
+
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(f"{len(table)} verdicts from {table.chapter.nunique()} chapters")
 
