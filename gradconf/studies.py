@@ -237,6 +237,7 @@ def trend_verdict(
     what: str,
     x_label: str | None = None,
     digits: int = 3,
+    unit: str = "seed",
 ) -> Verdict:
     """Judge the claim "``metric`` moves in direction ``expect`` as ``x`` grows" from a seed summary.
 
@@ -245,7 +246,8 @@ def trend_verdict(
     ``x`` has the claimed sign and exceeds twice its standard error over seeds. Partly reproduced:
     the change and the rank correlation have the claimed sign but not both tests pass. Otherwise
     not reproduced at this scale. ``expect="flat"`` (no dependence on ``x``): reproduced when the
-    end-to-end change is within twice its standard error, not reproduced when it is beyond.
+    end-to-end change is within twice its standard error, not reproduced when it is beyond. ``unit``
+    names what the ``seeds`` column counts (e.g. ``"draw"`` for draws at initialisation).
     """
     if expect not in ("increase", "decrease", "flat"):
         raise ValueError(f"expect must be 'increase', 'decrease' or 'flat', got {expect!r}")
@@ -276,7 +278,7 @@ def trend_verdict(
     else:
         verdict = VERDICTS[0] if direction and significant and monotone else VERDICTS[1] if direction else VERDICTS[2]
     lo, hi = int(min(seeds)), int(max(seeds))
-    seeds_text = f"{lo} seed{'s' if lo != 1 else ''}" if lo == hi else f"{lo}–{hi} seeds"
+    seeds_text = f"{lo} {unit}{'s' if lo != 1 else ''}" if lo == hi else f"{lo}–{hi} {unit}s"
     evidence = note + (
         f"{what} goes from {_pm(mean[0], std[0], digits)} at {label} = {rows[x].iloc[0]} to "
         f"{_pm(mean[-1], std[-1], digits)} at {label} = {rows[x].iloc[-1]} (mean ± std over {seeds_text}); "
@@ -435,10 +437,11 @@ def variant_verdicts(study: Study) -> dict[str, Verdict]:
     return verdicts
 
 
-def _claim_trend(frame: pd.DataFrame, x: str, cid: str, x_label: str) -> Verdict:
+def _claim_trend(frame: pd.DataFrame, x: str, cid: str, x_label: str, unit: str = "seed") -> Verdict:
     c = load_claims()[cid]
     summary = seed_summary(frame, [x], [c["metric"]])
-    return trend_verdict(summary, x, c["metric"], c["expect"], claim=c["claim"], what=c["what"], x_label=x_label)
+    return trend_verdict(summary, x, c["metric"], c["expect"], claim=c["claim"], what=c["what"], x_label=x_label,
+                         unit=unit)
 
 
 def initialisation_verdicts(at_init: pd.DataFrame, linear: Study, mnist: Study | None = None) -> dict[str, Verdict]:
@@ -449,11 +452,11 @@ def initialisation_verdicts(at_init: pd.DataFrame, linear: Study, mnist: Study |
     trained briefly); ``mnist``: the ``init_mnist`` study, judged per activation at the largest depth.
     """
     draws = at_init.rename(columns={"draw": "seed"})
+    orthogonal, gaussian = draws[draws["init"] == "orthogonal"], draws[draws["init"] == "gaussian"]
     verdicts = {
-        "orth_init_cos_flat": _claim_trend(draws[draws["init"] == "orthogonal"], "depth", "orth_init_cos_flat", "depth"),
-        "orth_init_eta_flat": _claim_trend(draws[draws["init"] == "orthogonal"], "depth", "orth_init_eta_flat", "depth"),
-        "gauss_init_cos_depth": _claim_trend(draws[draws["init"] == "gaussian"], "depth", "gauss_init_cos_depth",
-                                             "depth"),
+        "orth_init_cos_flat": _claim_trend(orthogonal, "depth", "orth_init_cos_flat", "depth", unit="draw"),
+        "orth_init_eta_flat": _claim_trend(orthogonal, "depth", "orth_init_eta_flat", "depth", unit="draw"),
+        "gauss_init_cos_depth": _claim_trend(gaussian, "depth", "gauss_init_cos_depth", "depth", unit="draw"),
     }
     chosen = linear.chosen
     verdicts["orth_train_loss_flat"] = _claim_trend(chosen[chosen["init.scheme"] == "orthogonal"], linear.axis,

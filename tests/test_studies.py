@@ -40,6 +40,8 @@ def test_trend_verdict_reproduced_partly_and_not():
     assert flat.verdict == "reproduced"
     assert trend_verdict(_summary([1.0, 1.2, 1.5], [0.01] * 3), "depth", "loss", "flat", **kw).verdict == (
         "not reproduced at this scale")
+    assert "over 2 draws" in trend_verdict(_summary([1.0, 1.5, 2.0], [0.01] * 3), "depth", "loss", "increase",
+                                           unit="draw", **kw).evidence
     assert "1.000 ± 0.010 at depth = 16" in trend_verdict(
         _summary([1.0, 1.5, 2.0], [0.01] * 3), "depth", "loss", "increase", **kw).evidence
 
