@@ -86,10 +86,11 @@ def _book(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .book import build_html, execute_all
+    from .studies import RESULTS_ENV
 
     root = Path(args.root).resolve()
     # Notebooks that train networks keep their runs in a result store (gradconf.studies.results_store).
-    os.environ.setdefault("GRADCONF_RESULTS", str(root / "results"))
+    os.environ.setdefault(RESULTS_ENV, str(root / "results"))
     start = time.perf_counter()
     walls = execute_all(root, args.preset, only=args.only, force=args.force, progress=True,
                         log=lambda m: print(m, flush=True))

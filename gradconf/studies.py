@@ -136,6 +136,33 @@ def run_study(
     )
 
 
+def image_study(sweep: str, preset: str, axis: str, *, values: list | None, seeds: list | None, lrs: list | None,
+                epochs: int | None, n_train: int | None, by: tuple[str, ...] = ()) -> Study:
+    """The CNN chapters' study (paper Figs. 2-4): :func:`run_study` on :func:`image_dataset` (CIFAR-10,
+    else MNIST), ``axis`` swept over ``values``; ``None`` keeps the preset's value."""
+    dataset = image_dataset()
+    return run_study(sweep, preset, axis, by=by, progress=False,
+                     overrides={**IMAGE_DATASETS[dataset], "train.epochs": epochs, "n_train": n_train},
+                     grid={axis: values, "seed": seeds, "train.lr": lrs})
+
+
+def mlp_studies(preset: str, *, depths: list | None, widths: list | None, seeds: list | None, lrs: list | None,
+                epochs: int | None, n_train: int | None) -> tuple[Study, Study]:
+    """The MNIST MLP depth and width studies (paper App. A) that :doc:`mlp_sweeps` and
+    :doc:`related_metrics` share; ``None`` keeps the preset's value."""
+    common = dict(overrides={"train.epochs": epochs, "n_train": n_train}, progress=False)
+    runs_grid = {"seed": seeds, "train.lr": lrs}
+    depth = run_study("mlp_depth", preset, "model.depth", grid={"model.depth": depths, **runs_grid}, **common)
+    width = run_study("mlp_width", preset, "model.width", grid={"model.width": widths, **runs_grid}, **common)
+    return depth, width
+
+
+def compute_description(*studies: Study) -> str:
+    """Summed recorded wall time and run count of ``studies``, for a chapter's scale line."""
+    minutes = sum(s.compute_s for s in studies) / 60
+    return f"{minutes:.1f} min for {sum(len(s.runs) for s in studies)} runs"
+
+
 def seed_summary(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
     """Mean, std (ddof 1) and count of each metric per group: ``<m>_mean``, ``<m>_std``, ``<m>_n`` (runs
     with a finite value; a diverged run has none), and ``seeds`` (runs in the group)."""
@@ -146,8 +173,9 @@ def seed_summary(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.D
     return out.reset_index()
 
 
-def _counts(rows: pd.DataFrame, metric: str) -> np.ndarray:
-    return (rows[f"{metric}_n"] if f"{metric}_n" in rows else rows["seeds"]).to_numpy()
+def _finite_counts(rows: pd.DataFrame | pd.Series, metric: str) -> Any:
+    """Runs with a finite ``metric`` per summary row (``seeds`` for a summary without counts)."""
+    return rows[f"{metric}_n"] if f"{metric}_n" in rows else rows["seeds"]
 
 
 def model_table(study: Study, by: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -265,7 +293,8 @@ def trend_verdict(
             return Verdict(claim=claim, verdict=VERDICTS[2],
                            evidence=note + f"No trend can be judged from the {len(rows)} value left.")
         note += "Judged on the other values only: "
-    mean, std, seeds = rows[f"{metric}_mean"].to_numpy(), rows[f"{metric}_std"].to_numpy(), _counts(rows, metric)
+    mean, std = rows[f"{metric}_mean"].to_numpy(), rows[f"{metric}_std"].to_numpy()
+    seeds = _finite_counts(rows, metric).to_numpy()
     sign = 1.0 if expect == "increase" else -1.0
     rho = rank_correlation(rows[x], mean)
     change = float(mean[-1] - mean[0])
@@ -306,21 +335,21 @@ def best_group_verdict(
     rows = summary.set_index(group)
     if target not in rows.index or len(rows) < 2:
         raise ValueError(f"need {target!r} and at least one other {group} in the summary, have {list(rows.index)}")
+    undefined = [str(g) for g in rows.index[rows[f"{metric}_mean"].isna()]]
+    note = f" Undefined for {', '.join(undefined)}: no run gave a finite value (all diverged)." if undefined else ""
+    mine = rows.loc[target]
+    if math.isnan(float(mine[f"{metric}_mean"])):
+        return Verdict(claim=claim, verdict=VERDICTS[2], evidence=f"{what} is undefined for {target}.{note}")
     sign = 1.0 if higher_is_better else -1.0
     ranked = rows.assign(_score=sign * rows[f"{metric}_mean"]).sort_values("_score", ascending=False)
     other = ranked.drop(index=target).iloc[0]
-    mine = rows.loc[target]
     margin = sign * float(mine[f"{metric}_mean"] - other[f"{metric}_mean"])
-    n_mine, n_other = (float(r[f"{metric}_n"] if f"{metric}_n" in r else r["seeds"]) for r in (mine, other))
+    n_mine, n_other = (float(_finite_counts(r, metric)) for r in (mine, other))
     stderr = (math.sqrt(mine[f"{metric}_std"] ** 2 / n_mine + other[f"{metric}_std"] ** 2 / n_other)
               if min(n_mine, n_other) > 1 else math.nan)
     best = ranked.index[0] == target
     verdict = (VERDICTS[0] if best and not math.isnan(stderr) and margin > 2 * stderr
                else VERDICTS[1] if best else VERDICTS[2])
-    undefined = [str(g) for g in rows.index[rows[f"{metric}_mean"].isna()]]
-    note = f" Undefined for {', '.join(undefined)}: no run gave a finite value (all diverged)." if undefined else ""
-    if math.isnan(float(mine[f"{metric}_mean"])):
-        return Verdict(claim=claim, verdict=VERDICTS[2], evidence=f"{what} is undefined for {target}.{note}")
     evidence = (
         f"{what} is {_pm(mine[f'{metric}_mean'], mine[f'{metric}_std'], digits)} for {target}; the best other is "
         f"{ranked.drop(index=target).index[0]} with {_pm(other[f'{metric}_mean'], other[f'{metric}_std'], digits)} "

@@ -36,21 +36,20 @@ from IPython.display import display
 from gradconf.book import notebook_parameters
 from gradconf.figures import variant_figure
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
-from gradconf.studies import (DATASET_NAMES, IMAGE_DATASETS, channel_description, diverged_models, image_dataset,
-                              model_table, run_study, scale_description, variant_verdicts)
+from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, diverged_models, image_study,
+                              model_table, scale_description, variant_verdicts)
 
 P = notebook_parameters("bn_skip", preset, depths=depths, seeds=seeds, lrs=lrs, epochs=epochs, n_train=n_train)
 setup()
-dataset = image_dataset()
-study = run_study("bn_skip", preset, "model.depth", by=("model.bn", "model.skip"),
-                  overrides={**IMAGE_DATASETS[dataset], "train.epochs": P["epochs"], "n_train": P["n_train"]},
-                  grid={"model.depth": P["depths"], "seed": P["seeds"], "train.lr": P["lrs"]}, progress=False)
+study = image_study("bn_skip", preset, "model.depth", by=("model.bn", "model.skip"), values=P["depths"],
+                    seeds=P["seeds"], lrs=P["lrs"], epochs=P["epochs"], n_train=P["n_train"])
+dataset = study.config_value("dataset")
 glue_text("preset", preset)
 glue_text("dataset", DATASET_NAMES[dataset][0])
 glue_text("scale", scale_description(study))
 glue_text("channels", channel_description(study))
 glue_text("bn_mode", study.config_value("measure.bn_mode"))
-glue_text("compute", f"{study.compute_s / 60:.1f} min for {len(study.runs)} runs")
+glue_text("compute", compute_description(study))
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT

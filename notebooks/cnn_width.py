@@ -34,20 +34,19 @@ from IPython.display import display
 from gradconf.book import notebook_parameters
 from gradconf.figures import sweep_figure
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
-from gradconf.studies import (DATASET_NAMES, IMAGE_DATASETS, channel_description, claim_verdicts, image_dataset,
-                              model_table, run_study, scale_description)
+from gradconf.studies import (DATASET_NAMES, channel_description, claim_verdicts, compute_description, image_study,
+                              model_table, scale_description)
 
 P = notebook_parameters("cnn_width", preset, widths=widths, seeds=seeds, lrs=lrs, epochs=epochs, n_train=n_train)
 setup()
-dataset = image_dataset()
-study = run_study("cnn_width", preset, "model.width", overrides={**IMAGE_DATASETS[dataset],
-                  "train.epochs": P["epochs"], "n_train": P["n_train"]},
-                  grid={"model.width": P["widths"], "seed": P["seeds"], "train.lr": P["lrs"]}, progress=False)
+study = image_study("cnn_width", preset, "model.width", values=P["widths"], seeds=P["seeds"], lrs=P["lrs"],
+                    epochs=P["epochs"], n_train=P["n_train"])
+dataset = study.config_value("dataset")
 glue_text("preset", preset)
 glue_text("dataset", DATASET_NAMES[dataset][0])
 glue_text("scale", scale_description(study))
 glue_text("channels", channel_description(study))
-glue_text("compute", f"{study.compute_s / 60:.1f} min for {len(study.runs)} runs")
+glue_text("compute", compute_description(study))
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT

@@ -35,19 +35,16 @@ from IPython.display import display
 from gradconf.book import notebook_parameters
 from gradconf.figures import probe_figure, sweep_figure
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
-from gradconf.studies import claim_verdicts, model_table, run_study, scale_description
+from gradconf.studies import claim_verdicts, compute_description, mlp_studies, model_table, scale_description
 
 P = notebook_parameters("mlp_sweeps", preset, depths=depths, widths=widths, seeds=seeds, lrs=lrs, epochs=epochs,
                         n_train=n_train)
 setup()
-common = dict(overrides={"train.epochs": P["epochs"], "n_train": P["n_train"]}, progress=False)
-runs_grid = {"seed": P["seeds"], "train.lr": P["lrs"]}
-depth = run_study("mlp_depth", preset, "model.depth", grid={"model.depth": P["depths"], **runs_grid}, **common)
-width = run_study("mlp_width", preset, "model.width", grid={"model.width": P["widths"], **runs_grid}, **common)
+depth, width = mlp_studies(preset, **P)
 glue_text("preset", preset)
 glue_text("scale", scale_description(depth))
 glue_text("probe", str(depth.config_value("measure.probe_size")))
-glue_text("compute", f"{(depth.compute_s + width.compute_s) / 60:.1f} min for {len(depth.runs) + len(width.runs)} runs")
+glue_text("compute", compute_description(depth, width))
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT

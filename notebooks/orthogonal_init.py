@@ -51,7 +51,8 @@ from gradconf.figures import init_depth_figure, init_mnist_figure, init_training
 from gradconf.init import InitConfig
 from gradconf.init_confusion import init_scheme_draws
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
-from gradconf.studies import diverged_models, initialisation_verdicts, model_table, run_study, scale_description
+from gradconf.studies import (compute_description, diverged_models, initialisation_verdicts, model_table, run_study,
+                              scale_description)
 
 P = notebook_parameters("orthogonal_init", preset, width=width, n=n, d=d, draws=draws, init_depths=init_depths,
                         seeds=seeds, lrs=lrs, epochs=epochs)
@@ -104,7 +105,7 @@ linear = run_study("init_linear", preset, "model.depth", by=("init.scheme",), gr
 mnist = run_study("init_mnist", preset, "model.depth", by=("model.activation", "init.scheme"), grid=grid, **common)
 glue_text("linear_scale", scale_description(linear))
 glue_text("mnist_scale", scale_description(mnist))
-glue_text("compute", f"{(linear.compute_s + mnist.compute_s) / 60:.1f} min for {len(linear.runs) + len(mnist.runs)} runs")
+glue_text("compute", compute_description(linear, mnist))
 glue_figure("fig_init_train", init_training_figure(linear))
 failed = diverged_models(linear, ("init.scheme",)) + diverged_models(mnist, ("model.activation", "init.scheme"))
 glue_text("diverged", "; ".join(failed) if failed else "none")

@@ -35,15 +35,12 @@ import pandas as pd
 from gradconf.book import notebook_parameters
 from gradconf.figures import RELATED_METRICS, correlation_figure, related_metrics_figure
 from gradconf.report import glue_figure, glue_text, setup
-from gradconf.studies import metric_correlations, run_study, scale_description
+from gradconf.studies import metric_correlations, mlp_studies, scale_description
 
 P = notebook_parameters("related_metrics", preset, depths=depths, widths=widths, seeds=seeds, lrs=lrs, epochs=epochs,
                         n_train=n_train)
 setup()
-common = dict(overrides={"train.epochs": P["epochs"], "n_train": P["n_train"]}, progress=False)
-runs_grid = {"seed": P["seeds"], "train.lr": P["lrs"]}
-depth = run_study("mlp_depth", preset, "model.depth", grid={"model.depth": P["depths"], **runs_grid}, **common)
-width = run_study("mlp_width", preset, "model.width", grid={"model.width": P["widths"], **runs_grid}, **common)
+depth, width = mlp_studies(preset, **P)
 glue_text("preset", preset)
 glue_text("scale", scale_description(depth))
 glue_figure("fig_related", related_metrics_figure({"depth": depth, "width": width}))

@@ -214,3 +214,8 @@ def test_diverged_models_and_model_table_count_failed_runs():
     assert diverged_models(ok) == []
     table = model_table(study)
     assert table["diverged"].tolist() == [0, 2] and table["final train loss"].iloc[0] == "0.600 ± 0.141"
+    from gradconf.studies import compute_description
+
+    assert compute_description(study, ok) == "0.0 min for 6 runs"
+    assert compute_description(Study("toy", "smoke", "model.depth", chosen, chosen, empty, empty, 90.0, 0)) == (
+        "1.5 min for 4 runs")
