@@ -3,18 +3,43 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import time
+from typing import Any
 
 import yaml
 
+# YAML 1.1 (PyYAML) reads 1e-3, 1e+3 and 1.0e30 as strings; YAML 1.2 and every reader read numbers.
+_FLOAT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
-def _parse_set(items: list[str]) -> dict:
+
+class UsageError(ValueError):
+    """A command line that cannot run; printed as one line, exit status 2."""
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as YAML 1.2 would read it (numbers in exponent form are numbers)."""
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and _FLOAT.match(value.strip()):
+            return float(value)
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        return value
+
+    try:
+        return fix(yaml.safe_load(text))
+    except yaml.YAMLError as err:
+        raise UsageError(f"cannot read {text!r} as a YAML value: {str(err).splitlines()[0]}") from None
+
+
+def _parse_set(items: list[str], option: str = "--set") -> dict:
     out = {}
     for item in items:
         if "=" not in item:
-            raise SystemExit(f"--set takes key=value (YAML value), got {item!r}")
+            raise UsageError(f"{option} takes KEY=VALUE (a YAML value), got {item!r}")
         key, value = item.split("=", 1)
-        out[key] = yaml.safe_load(value)
+        out[key.strip()] = parse_value(value)
     return out
 
 
@@ -38,6 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--device", default="cpu",
                        help="cpu (default), cuda, cuda:N, or auto (each worker's GPU when it has one)")
     p_run.add_argument("--quiet", action="store_true", help="no progress bars")
+    p_run.add_argument("--stage", choices=["all", "pilot", "seeds"], default="all",
+                       help="for sweeps with an LR pilot: the pilot seed only, the judged seeds only, or both")
+    p_run.add_argument("--time-limit", type=float, metavar="SECONDS",
+                       help="start no run after this many seconds (a GPU window); runs under way finish")
+    p_run.add_argument("--export", metavar="ARCHIVE",
+                       help="write the runs this call computed to ARCHIVE (.tar.gz) at the end")
+    p_merge = sub.add_parser("merge", help="add the valid run records of archives or store folders to a store")
+    p_merge.add_argument("sources", nargs="+", metavar="ARCHIVE_OR_FOLDER")
+    p_merge.add_argument("--into", required=True, help="the store to add them to, e.g. results/gpu")
     p_dl = sub.add_parser("download", help="download and verify a dataset (needs internet)")
     p_dl.add_argument("dataset", choices=["mnist", "cifar10"])
     p_dl.add_argument("--root", help="data folder (default: $GRADCONF_DATA or the user cache)")
@@ -48,15 +82,31 @@ def main(argv: list[str] | None = None) -> int:
     p_book.add_argument("--no-build", action="store_true", help="execute only; do not build the HTML")
     p_book.add_argument("--root", default=".", help="repository root (default: .)")
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (UsageError, ValueError, KeyError, OSError) as err:
+        # input and environment errors: one clear line, no traceback (exit 2)
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"gradconf: {message}", file=sys.stderr)
+        return 2
 
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "book":
         return _book(args)
+    if args.command == "merge":
+        from .store import merge_archives
+
+        report = merge_archives(args.sources, args.into)
+        print(f"merged into {args.into}: {report}")
+        return 1 if report.rejected else 0
 
     if args.command == "list":
         from .sweeps import describe
 
         for row in describe(args.sweeps_file):
-            print(f"{row['sweep']:<12} {row['preset']:<6} {row['runs']:>5} runs  {row['description']}")
+            runs = "-" if row["runs"] is None else row["runs"]
+            print(f"{row['sweep']:<12} {row['preset']:<6} {runs:>5} runs  {row['description']}")
         return 0
     if args.command == "download":
         from .data import download_dataset
@@ -64,21 +114,43 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.dataset} verified in {download_dataset(args.dataset, args.root)}")
         return 0
 
-    from .experiment import ResultStore, run_sweep
-    from .sweeps import sweep_configs
+    return _run(args)
 
-    try:
-        configs = sweep_configs(args.sweep, args.preset, overrides=_parse_set(args.set),
-                                grid=_parse_set(args.grid), sweeps_file=args.sweeps_file)
-    except ValueError as err:
-        print(f"gradconf: {err}", file=sys.stderr)
-        return 2
+
+def _run(args: argparse.Namespace) -> int:
+    from .experiment import ResultStore, SweepFailed, run_sweep
+    from .sweeps import sweep_axes, sweep_stages
+
+    overrides, grid = _parse_set(args.set), _parse_set(args.grid, "--grid")
+    axes = sweep_axes(args.sweep, args.preset, sweeps_file=args.sweeps_file)
+    clash = sorted(set(overrides) & (set(axes) | set(grid)))
+    if clash:
+        raise UsageError(f"--set {', '.join(clash)}: a sweep axis; give its values with --grid "
+                         f"{clash[0]}=[...] instead (--set would be overridden by the axis)")
     store = ResultStore(args.store)
-    print(f"{args.sweep} at preset {args.preset}: {len(configs)} runs, store {store.path}", flush=True)
-    report = run_sweep(configs, store, data_root=args.data_root, progress=not args.quiet,
-                       workers=args.workers, scheduler=args.scheduler, device=args.device)
-    print(f"done: ran {report.ran}, reused {report.reused}, {report.wall_s:.1f} s", flush=True)
-    return 0
+    store.check_writable()
+    before = set(store.keys())
+    status, start = 0, time.perf_counter()
+    for stage, configs in sweep_stages(args.sweep, args.preset, store, overrides=overrides, grid=grid,
+                                       sweeps_file=args.sweeps_file, stage=args.stage):
+        print(f"{args.sweep} at preset {args.preset}, {stage}: {len(configs)} runs, store {store.path}", flush=True)
+        try:
+            report = run_sweep(configs, store, data_root=args.data_root, progress=not args.quiet,
+                               workers=args.workers, scheduler=args.scheduler, device=args.device,
+                               deadline_s=None if args.time_limit is None
+                               else max(0.0, args.time_limit - (time.perf_counter() - start)))
+        except SweepFailed as err:
+            report, status = err.report, 1
+            print(f"gradconf: {err}", file=sys.stderr)
+        print(f"{stage}: ran {report.ran}, reused {report.reused}, elsewhere {report.claimed_elsewhere}, "
+              f"{report.wall_s:.1f} s", flush=True)
+        if status or (args.time_limit is not None and report.ran + report.reused < len(configs)):
+            break
+    if args.export:
+        new = sorted(set(store.keys()) - before)
+        store.export(args.export, new)
+        print(f"exported {len(new)} new run(s) to {args.export}", flush=True)
+    return status
 
 
 def _book(args: argparse.Namespace) -> int:

@@ -84,9 +84,10 @@ class ArrayDataset:
     def __len__(self) -> int:
         return self.x.shape[0]
 
-    def to(self, device: torch.device | str) -> "ArrayDataset":
-        """The same data on ``device``."""
-        return ArrayDataset(self.x.to(device), self.y.to(device), self.name, self.classes)
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> "ArrayDataset":
+        """The same data on ``device``; ``dtype`` converts the inputs (and floating targets)."""
+        y = self.y.to(device, dtype) if dtype is not None and self.y.is_floating_point() else self.y.to(device)
+        return ArrayDataset(self.x.to(device, dtype), y, self.name, self.classes)
 
     def downsample(self, factor: int) -> "ArrayDataset":
         """Images average-pooled by ``factor`` in each spatial dimension (1 = unchanged).

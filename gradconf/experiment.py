@@ -1,10 +1,16 @@
-"""Experiment runner: frozen run configs, sweeps as grids, an atomic per-run result store, tidy frames.
+"""Experiment runner: frozen run configs, sweeps as grids, the result store, tidy frames.
 
-A run is a :class:`RunConfig`. Its key is a hash of the config and the gradconf version, and its
-finished record is written atomically to ``<store>/runs/<key>.json``. A sweep skips every run whose
-record exists, so re-running a sweep reuses finished runs and an interrupted sweep resumes with
-nothing lost. Records hold a deterministic ``result`` part (bitwise-identical for the same config on
-one machine) and a separate ``provenance`` part (wall time, host, versions).
+A run is a :class:`RunConfig`. Its key is a hash of the config and :data:`COMPUTE_VERSION`, and its
+finished record is written atomically to ``<store>/runs/<key>.json`` (:mod:`gradconf.store`). A sweep
+skips every run whose valid record exists, so re-running a sweep reuses finished runs and an interrupted
+sweep resumes with nothing lost. Records hold a deterministic ``result`` part (identical for the same
+config and device; floats rounded to 6 significant digits) and a separate ``provenance`` part (wall
+time, device, versions, git commit, and the digest of the code that computed it).
+
+Staleness without orphaning: editing the code does not change run keys. The golden-record test
+(``tests/test_golden.py``) pins the exact record of tiny fixed configurations; while it passes, the
+code computes the same numbers and stored records stay valid. A change that alters numbers fails it
+and must bump :data:`COMPUTE_VERSION`, which makes every older record stale on purpose.
 """
 from __future__ import annotations
 
@@ -14,9 +20,8 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,12 +31,18 @@ import torch
 
 from . import __version__
 from .data import ArrayDataset, load_dataset
+from .store import ResultStore, round_floats
 from .init import InitConfig
 from .models import ModelConfig, build_model, count_parameters, model_config_from_dict, model_config_to_dict
 from .synthetic import sphere_teacher
 from .train import MeasureConfig, TrainConfig, train
 
 RUN_DATASETS: tuple[str, ...] = ("mnist", "cifar10", "sphere")
+RUN_DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
+
+#: Version of the numbers a run computes. Bump it (and regenerate the golden records with
+#: ``python tests/test_golden.py --regenerate``) whenever a change alters any stored number.
+COMPUTE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -48,12 +59,25 @@ class RunConfig:
     n_test: int | None = None
     downsample: int = 1
     threads: int = 2
+    dtype: str = "float32"
 
     def __post_init__(self) -> None:
         if self.dataset not in RUN_DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; allowed: {', '.join(RUN_DATASETS)}")
-        if self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
+            raise ValueError(f"threads must be a positive integer, got {self.threads!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        for name in ("n_train", "n_test"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or null (all), got {value!r}")
+        if self.dtype not in RUN_DTYPES:
+            raise ValueError(f"unknown dtype {self.dtype!r}; allowed: {', '.join(RUN_DTYPES)}")
+        if self.measure.probe_size and self.n_train is not None and self.measure.probe_size > self.n_train:
+            raise ValueError(f"measure.probe_size {self.measure.probe_size} exceeds n_train {self.n_train}")
+        if self.n_train is not None and self.n_train < self.train.batch_size:
+            raise ValueError(f"n_train {self.n_train} is smaller than one batch ({self.train.batch_size})")
         if not isinstance(self.downsample, int) or self.downsample < 1:
             raise ValueError(f"downsample must be a positive integer (1 = native images), got {self.downsample!r}")
         if self.downsample > 1 and self.dataset == "sphere":
@@ -75,6 +99,7 @@ class RunConfig:
             "n_test": self.n_test,
             "downsample": self.downsample,
             "threads": self.threads,
+            "dtype": self.dtype,
         }
 
     @classmethod
@@ -94,10 +119,9 @@ class RunConfig:
 
     @property
     def key(self) -> str:
-        """Hash of the config, the gradconf version and :func:`compute_digest`: the run's identity in a
-        result store, so a change to the code that computes runs never reuses an old record."""
-        blob = json.dumps({"config": self.to_dict(), "gradconf": __version__, "code": compute_digest()},
-                          sort_keys=True)
+        """Hash of the config and :data:`COMPUTE_VERSION`: the run's identity in a result store. Code
+        edits that keep the golden records leave keys (and stored runs) valid."""
+        blob = json.dumps({"config": self.to_dict(), "compute_version": COMPUTE_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -108,16 +132,31 @@ COMPUTE_MODULES: tuple[str, ...] = (
 
 @functools.lru_cache(maxsize=1)
 def compute_digest() -> str:
-    """SHA-256 (first 16 hex digits) of the modules that compute a run's result.
-
-    Plotting, reporting and book code are not included, so re-rendering a chapter reuses its runs.
-    """
+    """SHA-256 (first 16 hex digits) of the modules that compute a run's result, recorded in each
+    record's provenance (what computed it); not part of the key (see :data:`COMPUTE_VERSION`)."""
     h = hashlib.sha256()
     here = Path(__file__).parent
     for name in COMPUTE_MODULES:
         h.update(name.encode())
         h.update((here / f"{name}.py").read_bytes())
     return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str:
+    """The git commit of the checkout the package runs from (``+dirty`` with uncommitted changes to
+    the package), or ``unknown`` outside a git checkout."""
+    import subprocess
+
+    here = Path(__file__).parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here, capture_output=True,
+                               text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
 
 
 def _build(typ: type, values: dict, what: str):
@@ -168,12 +207,13 @@ def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, pr
     """Execute one run and return its record (``result`` is deterministic; ``provenance`` is not)."""
     start = time.perf_counter()
     dev = resolve_device(device)
+    dtype = RUN_DTYPES[config.dtype]
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
     try:
         train_set, test_set = load_run_data(config, data_root)
-        train_set, test_set = train_set.to(dev), test_set.to(dev)
-        model = build_model(config.model, config.init, seed=config.seed).to(dev)
+        train_set, test_set = train_set.to(dev, dtype), test_set.to(dev, dtype)
+        model = build_model(config.model, config.init, seed=config.seed).to(device=dev, dtype=dtype)
         torch.manual_seed(config.seed)  # anything left to torch's global stream is seeded too
         outcome = train(
             model, train_set, test_set, config.train, config.measure,
@@ -184,20 +224,25 @@ def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, pr
     return {
         "key": config.key,
         "config": config.to_dict(),
-        "result": {
+        "result": round_floats({
             "status": outcome.status,
             "model_name": config.model.name,
             "n_params": count_parameters(model),
             "epochs": outcome.epochs,
             "probe": outcome.probe,
-        },
+        }),
         "provenance": {
+            "compute_version": COMPUTE_VERSION,
+            "code_digest": compute_digest(),
+            "git_commit": git_commit(),
             "gradconf": __version__,
             "torch": torch.__version__,
+            "cuda": torch.version.cuda if dev.type == "cuda" else None,
             "python": platform.python_version(),
             "host": platform.node(),
             "pid": os.getpid(),
             "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
+            "tf32": bool(config.train.tf32 and dev.type == "cuda"),
             "threads": config.threads,
             "wall_s": round(time.perf_counter() - start, 3),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -209,57 +254,25 @@ def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, pr
 # the result store
 # ----------------------------------------------------------------------------------------------
 
-class ResultStore:
-    """One JSON file per finished run, written atomically (temp file + fsync + rename)."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.runs = self.path / "runs"
-
-    def file(self, key: str) -> Path:
-        return self.runs / f"{key}.json"
-
-    def has(self, key: str) -> bool:
-        return self.file(key).is_file()
-
-    def load(self, key: str) -> dict[str, Any]:
-        with open(self.file(key)) as f:
-            return json.load(f)
-
-    def save(self, record: dict[str, Any]) -> Path:
-        self.runs.mkdir(parents=True, exist_ok=True)
-        dest = self.file(record["key"])
-        fd, tmp = tempfile.mkstemp(dir=self.runs, prefix=f".{record['key']}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(record, f, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return dest
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for path in sorted(self.runs.glob("*.json")) if self.runs.is_dir() else []:
-            with open(path) as f:
-                yield json.load(f)
-
-    def records(self, configs: Iterable[RunConfig]) -> list[dict[str, Any]]:
-        """The stored records of ``configs``, in order; raises KeyError naming any not yet run."""
-        configs = list(configs)
-        missing = [c.key for c in configs if not self.has(c.key)]
-        if missing:
-            raise KeyError(f"{len(missing)} of {len(configs)} runs are not in {self.path} (first: {missing[0]})")
-        return [self.load(c.key) for c in configs]
-
-
 @dataclass
 class SweepReport:
+    """What :func:`run_sweep` did: runs computed, reused, held by another driver, failed (with why)."""
+
     ran: int = 0
     reused: int = 0
+    claimed_elsewhere: int = 0
+    invalid: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+
+
+class SweepFailed(RuntimeError):
+    """Some runs of a sweep raised; every run that finished was saved before this is raised."""
+
+    def __init__(self, report: SweepReport):
+        self.report = report
+        super().__init__(f"{len(report.failed)} run(s) failed ({report.ran} finished and saved): "
+                         + "; ".join(report.failed[:3]) + (" ..." if len(report.failed) > 3 else ""))
 
 
 def run_sweep(
@@ -271,14 +284,18 @@ def run_sweep(
     workers: int = 1,
     scheduler: Any = None,
     device: str | None = None,
+    deadline_s: float | None = None,
 ) -> SweepReport:
-    """Run every config whose record is not in ``store`` yet, saving each as soon as it finishes.
+    """Run every config whose valid record is not in ``store`` yet, saving each as soon as it finishes.
 
     Engines (see :mod:`gradconf.engines`): this process (``workers=1``, the default), ``workers``
     local processes, or a Dask distributed cluster (``scheduler``: its address or a Client). The
     store lives with the caller in every case, so re-running the same call after an interruption,
-    or on another engine, completes the sweep without recomputing finished runs. ``device``: see
-    :func:`resolve_device`.
+    or on another engine, completes the sweep without recomputing finished runs. A run another live
+    driver has claimed on this store is left to it. A run that raises does not stop the others: the
+    sweep finishes and saves everything it can, then raises :class:`SweepFailed` naming the failures.
+    ``deadline_s``: start no run after this many seconds (a GPU window); runs under way finish.
+    ``device``: see :func:`resolve_device`.
     """
     from tqdm import tqdm
 
@@ -288,25 +305,51 @@ def run_sweep(
         raise ValueError(f"workers must be >= 1, got {workers}")
     if scheduler is not None and workers != 1:
         raise ValueError("give either workers (local processes) or scheduler (Dask cluster), not both")
+    resolve_device(device)  # fail before the first run, not inside it
     store = store if isinstance(store, ResultStore) else ResultStore(store)
+    store.check_writable()
     configs = _unique(configs)
-    todo = [c for c in configs if not store.has(c.key)]
-    report = SweepReport(reused=len(configs) - len(todo))
+    report = SweepReport()
+    pending = []
+    for c in configs:
+        if store.has(c.key):
+            report.reused += 1
+            continue
+        reason = store.invalid_reason(c.key)
+        if reason:
+            report.invalid.append(reason)
+            print(f"gradconf: {reason}; recomputing it", flush=True)
+        pending.append(c)
+    todo = [c for c in pending if store.claim(c.key)]
+    report.claimed_elsewhere = len(pending) - len(todo)
     start = time.perf_counter()
-    if scheduler is not None:
-        records = engines.run_dask(todo, data_root, scheduler, device)
-    elif workers > 1:
-        records = engines.run_local_processes(todo, data_root, workers, device)
-    else:
-        resolve_device(device)  # fail before the first run, not inside it
-        records = engines.run_serial(todo, data_root, progress, device)
-    with tqdm(total=len(todo), desc=f"runs ({report.reused} reused)", disable=not progress) as bar:
-        for record in records:
-            store.save(record)
-            report.ran += 1
-            bar.set_postfix_str(f"{record['result']['model_name']} seed={record['config']['seed']}")
-            bar.update()
+    deadline = None if deadline_s is None else start + deadline_s
+    try:
+        if scheduler is not None:
+            outcomes = engines.run_dask(todo, data_root, scheduler, device)
+        elif workers > 1:
+            outcomes = engines.run_local_processes(todo, data_root, workers, device, deadline=deadline)
+        else:
+            outcomes = engines.run_serial(todo, data_root, progress, device, deadline=deadline)
+        desc = f"runs ({report.reused} reused" + (f", {report.claimed_elsewhere} elsewhere)" if
+                                                   report.claimed_elsewhere else ")")
+        with tqdm(total=len(todo), desc=desc, disable=not progress) as bar:
+            for config, record in outcomes:
+                if isinstance(record, BaseException):
+                    report.failed.append(f"{config.model.name} seed={config.seed} lr={config.train.lr} "
+                                         f"({config.key}): {type(record).__name__}: {record}")
+                else:
+                    store.save(record)
+                    report.ran += 1
+                    bar.set_postfix_str(f"{record['result']['model_name']} seed={record['config']['seed']}")
+                store.release(config.key)
+                bar.update()
+    finally:
+        for c in todo:
+            store.release(c.key)
     report.wall_s = time.perf_counter() - start
+    if report.failed:
+        raise SweepFailed(report)
     return report
 
 

@@ -7,7 +7,7 @@
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import ClassVar, Union
 
 import torch
@@ -108,6 +108,10 @@ def model_config_from_dict(d: dict) -> ModelConfig:
     kind = d.pop("kind", None)
     if kind not in MODEL_CONFIGS:
         raise ValueError(f"unknown model kind {kind!r}; allowed: {', '.join(MODEL_CONFIGS)}")
+    known = {f.name for f in fields(MODEL_CONFIGS[kind])}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown {kind} model fields {unknown}; allowed: {sorted(known)}")
     return MODEL_CONFIGS[kind](**d)
 
 

@@ -1,9 +1,17 @@
 """Constant-step SGD with step decay and per-epoch gradient-confusion measurements (paper §7 protocol).
 
-Per epoch the loop records train loss/accuracy (averaged over the epoch's steps), test loss/accuracy,
-and the cosines of ``n_pairs`` minibatch-gradient pairs on the (un-augmented) training set. The
+Per epoch the loop records train loss/accuracy (averaged over the epoch's steps); at measured epochs
+also test loss/accuracy, the cosines of ``n_pairs`` minibatch-gradient pairs on the (un-augmented)
+training set, and, with a probe, the exact per-example Gram summary of a fixed probe set. The
 measurement draws from its own random stream, so changing how much is measured never changes the
-training trajectory. A non-finite loss ends the run with status ``diverged``.
+training trajectory. A non-finite loss ends the run with status ``diverged`` (at the end of the epoch,
+recording the first non-finite step).
+
+The loop is the same on CPU and GPU and never synchronises with the host inside an epoch: the data
+live on the run's device, losses and accuracies accumulate there (in float64, so the numbers equal a
+host-side sum), batch orders come from a CPU generator (the same on every device) and augmentation
+draws from a generator on the device. On CUDA, convolutional models run channels_last and ``tf32``
+allows TF32 matmuls for training only; measurements always run in full float32.
 """
 from __future__ import annotations
 
@@ -31,11 +39,16 @@ class TrainConfig:
     lr_decay_factor: float = 0.1
     augment: bool = False
     loss: str = "cross_entropy"
+    tf32: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lr_decay_at", tuple(self.lr_decay_at))
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.lr, (int, float)) or isinstance(self.lr, bool):
+            raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive finite number, got {self.lr!r}")
         if not 0 <= self.momentum < 1:
@@ -51,11 +64,12 @@ class TrainConfig:
 class MeasureConfig:
     """What to measure: paper §7 uses 100 pairs of size-128 minibatches at the end of every epoch.
 
-    ``every`` = k measures (cosines and test metrics) at epochs k, 2k, ... and always at the last
-    epoch (and at initialisation when ``at_init``); the paper's k is 1. Training loss and accuracy are
-    recorded at every epoch regardless. ``probe_size`` > 0 adds the exact per-example Gram (eval-mode
-    BN) of a fixed random probe set at the end of training, summarised by
-    :func:`gradconf.measure.confusion_summary`.
+    ``every`` = k measures (cosines, test metrics, probe) at epochs k, 2k, ..., at every epoch after
+    the fraction ``dense_after`` of training, and always at the last epoch (and at initialisation
+    when ``at_init``); the paper's k is 1. Training loss and accuracy are recorded at every epoch
+    regardless. ``probe_size`` > 0 adds, at each measured epoch, the exact per-example Gram (eval-mode
+    BN) of a fixed random probe set, summarised by :func:`gradconf.measure.confusion_summary`
+    (``probe_*`` keys of the epoch; the last one is also the run's ``probe``).
     """
 
     n_pairs: int = 100
@@ -64,10 +78,17 @@ class MeasureConfig:
     at_init: bool = True
     probe_size: int = 0
     every: int = 1
+    dense_after: float = 1.0
 
     def __post_init__(self) -> None:
+        for name in ("n_pairs", "batch_size", "probe_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{name} must be an integer, got {value!r}")
         if self.n_pairs < 0 or self.batch_size < 1 or self.probe_size < 0:
             raise ValueError("n_pairs and probe_size must be >= 0 and batch_size >= 1")
+        if not isinstance(self.dense_after, (int, float)) or not 0 <= self.dense_after <= 1:
+            raise ValueError(f"dense_after must be a fraction of training in [0, 1], got {self.dense_after!r}")
         if not isinstance(self.every, int) or self.every < 1:
             raise ValueError(f"every must be a positive integer (measure every k-th epoch), got {self.every!r}")
         if self.probe_size == 1:
@@ -89,15 +110,27 @@ def lr_at_epoch(config: TrainConfig, epoch: int) -> float:
     return config.lr * config.lr_decay_factor ** drops
 
 
+def is_measured(epoch: int, config: TrainConfig, measure: MeasureConfig) -> bool:
+    """Whether ``epoch`` (0 = initialisation) is measured (see :class:`MeasureConfig`)."""
+    if epoch == 0:
+        return measure.at_init
+    return (epoch % measure.every == 0 or epoch == config.epochs
+            or epoch > measure.dense_after * config.epochs)
+
+
 def augment_images(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random horizontal flip and random crop from a reflect-padded image (WRN/CIFAR preprocessing)."""
+    """Random horizontal flip and random crop from a reflect-padded image (WRN/CIFAR preprocessing).
+
+    The draws come from ``generator``, which must live on ``x``'s device (no host round trip)."""
     n, c, h, w = x.shape
-    dev = x.device  # random draws stay on the (CPU) generator, so a GPU run sees the same augmentations
-    flip = (torch.rand(n, generator=generator) < 0.5).to(dev)
+    dev = x.device
+    if generator.device.type != dev.type:
+        raise ValueError(f"augmentation generator is on {generator.device}, images on {dev}")
+    flip = torch.rand(n, generator=generator, device=dev) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(3), x)
     padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    top = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(dev)
-    left = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(dev)
+    top = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev)
+    left = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev)
     rows = (top[:, None] + torch.arange(h, device=dev))[:, None, :, None]
     cols = (left[:, None] + torch.arange(w, device=dev))[:, None, None, :]
     return padded[torch.arange(n, device=dev)[:, None, None, None], torch.arange(c, device=dev)[None, :, None, None],
@@ -109,22 +142,24 @@ def evaluate(model: nn.Module, data: ArrayDataset, loss: str, batch_size: int = 
     """Mean loss and accuracy of ``model`` (eval mode) on ``data``."""
     was_training = model.training
     model.eval()
-    total, correct = 0.0, 0
+    total = torch.zeros((), dtype=torch.float64, device=data.x.device)
+    correct = torch.zeros((), dtype=torch.int64, device=data.x.device)
     for start in range(0, len(data), batch_size):
         xb, yb = data.x[start:start + batch_size], data.y[start:start + batch_size]
         out = model(xb)
-        total += per_example_loss(out, yb, loss).sum().item()
+        total += per_example_loss(out, yb, loss).sum().to(torch.float64)
         correct += _correct(out, yb, loss)
     model.train(was_training)
-    return total / len(data), correct / len(data)
+    return total.item() / len(data), correct.item() / len(data)
 
 
-def _correct(out: torch.Tensor, y: torch.Tensor, loss: str) -> int:
+def _correct(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """Number of correct predictions, as a 0-d tensor on the device (no host sync)."""
     if loss == "cross_entropy":
-        return int((out.argmax(dim=1) == y).sum().item())
+        return (out.argmax(dim=1) == y).sum()
     if loss == "logistic":
-        return int((torch.sign(out.reshape(-1)) == y.reshape(-1)).sum().item())
-    return 0
+        return (torch.sign(out.reshape(-1)) == y.reshape(-1)).sum()
+    return torch.zeros((), dtype=torch.int64, device=out.device)
 
 
 def _measure(model: nn.Module, data: ArrayDataset, measure: MeasureConfig, loss: str, gen: torch.Generator) -> dict:
@@ -139,6 +174,23 @@ def _measure(model: nn.Module, data: ArrayDataset, measure: MeasureConfig, loss:
         "grad_norm_mean": float(torch.cat([pairs.norm_a, pairs.norm_b]).mean()),
         **{f"cos_{k}": v for k, v in cosine_summary(cosines).items() if k not in ("count", "undefined")},
     }
+
+
+def probe_summary(model: nn.Module, probe: ArrayDataset, loss: str) -> dict:
+    """:func:`confusion_summary` of the exact per-example Gram of ``probe`` (eval mode), or, when the
+    Gram is not finite, ``{"status": ...}`` saying which quantity failed: never a number made of NaN."""
+    was_training = model.training
+    model.eval()
+    try:
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            return {"status": "non-finite parameters", "n": len(probe)}
+        gram = gradient_gram(model, probe.x, probe.y, loss=loss)
+        bad = int((~torch.isfinite(gram)).sum())
+        if bad:
+            return {"status": f"non-finite gram ({bad} of {gram.numel()} entries)", "n": len(probe)}
+        return {"status": "ok", **confusion_summary(gram)}
+    finally:
+        model.train(was_training)
 
 
 def train(
@@ -159,18 +211,30 @@ def train(
         raise ValueError(f"training set ({len(train_set)}) is smaller than one batch ({config.batch_size})")
     if measure.n_pairs and len(train_set) < 2 * measure.batch_size:
         raise ValueError(f"measuring needs >= {2 * measure.batch_size} training examples, have {len(train_set)}")
+    if measure.probe_size > len(train_set):
+        raise ValueError(f"probe_size {measure.probe_size} exceeds the training set ({len(train_set)})")
+    dev = train_set.x.device
     train_gen = torch.Generator().manual_seed(seed)
+    augment_gen = torch.Generator(device=dev).manual_seed(seed + 3_000_017)
     measure_gen = torch.Generator().manual_seed(seed + 1_000_003)
+    probe = (train_set.subset(measure.probe_size, torch.Generator().manual_seed(seed + 2_000_003))
+             if measure.probe_size else None)
+    if dev.type == "cuda" and train_set.x.dim() == 4:
+        model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     result = TrainResult()
     steps_per_epoch = len(train_set) // config.batch_size  # drop the ragged last batch
 
     def record(epoch: int, lr: float, train_loss: float, train_acc: float) -> dict:
         rec = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "train_acc": train_acc}
-        if epoch % measure.every == 0 or epoch == config.epochs:
-            if test_set is not None:
-                rec["test_loss"], rec["test_acc"] = evaluate(model, test_set, config.loss)
-            rec.update(_measure(model, train_set, measure, config.loss, measure_gen))
+        if is_measured(epoch, config, measure):
+            with _tf32(False):
+                if test_set is not None:
+                    rec["test_loss"], rec["test_acc"] = evaluate(model, test_set, config.loss)
+                rec.update(_measure(model, train_set, measure, config.loss, measure_gen))
+                if probe is not None:
+                    result.probe = probe_summary(model, probe, config.loss)
+                    rec.update({f"probe_{k}": v for k, v in result.probe.items()})
         result.epochs.append(rec)
         return rec
 
@@ -183,32 +247,50 @@ def train(
         lr = lr_at_epoch(config, epoch - 1)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        order = torch.randperm(len(train_set), generator=train_gen)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for step in range(steps_per_epoch):
-            idx = order[step * config.batch_size:(step + 1) * config.batch_size].to(train_set.x.device)
-            xb, yb = train_set.x[idx], train_set.y[idx]
-            if config.augment:
-                xb = augment_images(xb, train_gen)
-            out = model(xb)
-            batch_loss = per_example_loss(out, yb, config.loss).mean()
-            if not torch.isfinite(batch_loss):
-                result.status = "diverged"
-                result.epochs.append({"epoch": epoch, "lr": lr, "train_loss": math.nan, "train_acc": math.nan, "diverged_at_step": step})
-                return result
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss.backward()
-            optimizer.step()
-            loss_sum += batch_loss.item() * len(idx)
-            correct += _correct(out.detach(), yb, config.loss)
-            seen += len(idx)
-        rec = record(epoch, lr, loss_sum / seen, correct / seen)
+        order = torch.randperm(len(train_set), generator=train_gen).to(dev, non_blocking=True)
+        losses = torch.empty(steps_per_epoch, dtype=torch.float64, device=dev)
+        correct = torch.zeros((), dtype=torch.int64, device=dev)
+        with _tf32(config.tf32):
+            for step in range(steps_per_epoch):
+                idx = order[step * config.batch_size:(step + 1) * config.batch_size]
+                xb, yb = train_set.x[idx], train_set.y[idx]
+                if config.augment:
+                    xb = augment_images(xb, augment_gen)
+                if dev.type == "cuda" and xb.dim() == 4:
+                    xb = xb.contiguous(memory_format=torch.channels_last)
+                out = model(xb)
+                batch_loss = per_example_loss(out, yb, config.loss).mean()
+                optimizer.zero_grad(set_to_none=True)
+                batch_loss.backward()
+                optimizer.step()
+                losses[step] = batch_loss.detach()
+                correct += _correct(out.detach(), yb, config.loss)
+        finite = torch.isfinite(losses)
+        if not bool(finite.all()):  # the one host sync of an epoch
+            result.status = "diverged"
+            first = int((~finite).nonzero()[0, 0])
+            result.epochs.append({"epoch": epoch, "lr": lr, "train_loss": math.nan, "train_acc": math.nan,
+                                  "diverged_at_step": first})
+            return result
+        seen = steps_per_epoch * config.batch_size
+        # sum of per-batch means times batch size, in float64: the same number as a host-side sum
+        train_loss = float((losses * config.batch_size).sum()) / seen
+        rec = record(epoch, lr, train_loss, int(correct) / seen)
         model.train()
         bar.set_postfix(loss=f"{rec['train_loss']:.3f}", min_cos=f"{rec.get('cos_min', math.nan):.3f}")
-    if measure.probe_size:
-        probe_gen = torch.Generator().manual_seed(seed + 2_000_003)
-        probe = train_set.subset(measure.probe_size, probe_gen)
-        model.eval()
-        result.probe = confusion_summary(gradient_gram(model, probe.x, probe.y, loss=config.loss))
-        model.train()
     return result
+
+
+class _tf32:
+    """Context: allow TF32 matmuls/convolutions on CUDA (training only); a no-op on CPU."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __enter__(self) -> None:
+        self.saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+        torch.backends.cuda.matmul.allow_tf32 = self.enabled
+        torch.backends.cudnn.allow_tf32 = self.enabled
+
+    def __exit__(self, *exc: object) -> None:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = self.saved

@@ -154,10 +154,12 @@ def test_measure_every_k_epochs_and_the_last():
         MeasureConfig(every=0)
 
 
-def test_run_key_depends_on_the_compute_code(monkeypatch):
+def test_run_key_depends_on_the_compute_version_not_on_code_edits(monkeypatch):
     cfg = RunConfig(dataset="mnist", model=MLPConfig())
     before = cfg.key
     monkeypatch.setattr(experiment, "compute_digest", lambda: "0" * 16)
+    assert cfg.key == before  # editing train.py must not orphan stored records
+    monkeypatch.setattr(experiment, "COMPUTE_VERSION", experiment.COMPUTE_VERSION + 1)
     assert cfg.key != before
 
 
