@@ -59,11 +59,35 @@ def notebook_parameters(notebook: str, preset: str, **overrides: Any) -> dict[st
         raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
     entry = table[notebook]
     params = {**entry.get("common", {}), **entry[preset]}
-    unknown = set(overrides) - set(params)
+    unknown = (set(overrides) | injected_parameter_names()) - set(params) - {"preset"}
     if unknown:
         raise ValueError(f"unknown parameters {sorted(unknown)} for {notebook}; allowed: {sorted(params)}")
     params.update({k: v for k, v in overrides.items() if v is not None})
     return params
+
+
+def injected_parameter_names() -> set[str]:
+    """Names papermill injected into the running kernel (its ``# Parameters`` cell), so that a
+    notebook refuses ``-p`` names it does not have instead of only warning; empty outside a kernel."""
+    import ast
+
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return set()
+    shell = get_ipython()
+    if shell is None:
+        return set()
+    names: set[str] = set()
+    for source in shell.user_ns.get("In", []):
+        if isinstance(source, str) and source.lstrip().startswith("# Parameters"):
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                continue
+            names |= {t.id for node in tree.body if isinstance(node, ast.Assign)
+                      for t in node.targets if isinstance(t, ast.Name)}
+    return names
 
 
 def reads_executions(notebook: str) -> bool:

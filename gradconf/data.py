@@ -259,17 +259,19 @@ def load_dataset(name: str, split: str = "train", root: str | os.PathLike | None
 
 
 def available(name: str, root: str | os.PathLike | None = None) -> bool:
-    """True when every file of ``name`` is present and verified under the data root."""
+    """True when every file of ``name`` is present and verified under the data root; False when none
+    of its files is there. A dataset that is there but corrupt or incomplete raises
+    :class:`DataIntegrityError` (or :class:`DataNotFoundError` naming the missing file): corrupt data
+    is an error to fix, never a reason to fall back silently to another dataset."""
     base = data_root(root)
     files = (
         [(base / MNIST_DIR / n, c) for n, c in MNIST_FILES.items()] if name == "mnist"
         else [(base / CIFAR_DIR / n, c) for n, c in CIFAR_FILES.items()]
     )
-    try:
-        for path, accepted in files:
-            verify_file(path, accepted, base, name)
-    except (DataNotFoundError, DataIntegrityError):
+    if not any(path.exists() for path, _ in files):
         return False
+    for path, accepted in files:
+        verify_file(path, accepted, base, name)
     return True
 
 
@@ -282,6 +284,8 @@ def _fetch(url: str, dest: Path, accepted: tuple[str, ...], dataset: str) -> Non
     from tqdm import tqdm
 
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for orphan in dest.parent.glob(f".{dest.name}.*.part"):  # left by a killed download
+        orphan.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
@@ -290,7 +294,11 @@ def _fetch(url: str, dest: Path, accepted: tuple[str, ...], dataset: str) -> Non
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     out.write(chunk)
                     bar.update(len(chunk))
-        verify_file(Path(tmp), accepted, dest.parent, dataset)
+        got = _digests(Path(tmp))
+        if not any(got[algo] == hexdigest for algo, hexdigest in (a.split(":", 1) for a in accepted)):
+            raise DataIntegrityError(f"{dataset}: the file served at {url} is not the expected {dest.name} (md5 "
+                                     f"{got['md5']}, expected one of {', '.join(accepted)}); it was discarded")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600
         os.replace(tmp, dest)
     finally:
         if os.path.exists(tmp):

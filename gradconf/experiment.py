@@ -86,6 +86,24 @@ class RunConfig:
             raise ValueError("the sphere dataset is synthetic: set n_train and n_test")
         if self.dataset == "sphere" and getattr(self.model, "kind", None) != "mlp":
             raise ValueError("the sphere dataset (unit-sphere inputs) needs an MLP model")
+        self._check_model_fits_dataset()
+
+    def _check_model_fits_dataset(self) -> None:
+        """The model's input size against the dataset's (after ``downsample``), before any compute."""
+        shapes = {"mnist": (1, 28), "cifar10": (3, 32)}
+        if self.dataset not in shapes:
+            return
+        channels, side = shapes[self.dataset]
+        if side % self.downsample:
+            raise ValueError(f"downsample {self.downsample} does not divide {self.dataset}'s {side}-pixel side")
+        side //= self.downsample
+        kind = getattr(self.model, "kind", None)
+        if kind == "mlp" and self.model.input_dim != channels * side * side:
+            raise ValueError(f"model.input_dim {self.model.input_dim} does not match {self.dataset} "
+                             f"({channels} x {side} x {side} = {channels * side * side} inputs)")
+        if kind == "wrn" and self.model.in_channels != channels:
+            raise ValueError(f"model.in_channels {self.model.in_channels} does not match {self.dataset} "
+                             f"({channels} channel{'s' if channels > 1 else ''})")
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -154,7 +154,7 @@ def _conv2d_weight_gram(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch
     _, per_example, _ = torch.ops.aten.convolution_backward(
         b.reshape(1, n * c_out, *b.shape[2:]), a.reshape(1, n * c_in, *a.shape[2:]),
         # The weight is read for its shape only: a zero-stride view avoids n copies.
-        m.weight.detach()[:1].expand(n * c_out, *m.weight.shape[1:]), None,
+        m.weight.detach()[:1].to(a.dtype).expand(n * c_out, *m.weight.shape[1:]), None,
         m.stride, m.padding, m.dilation, False, [0, 0], n,
         [False, True, False],
     )
@@ -186,6 +186,14 @@ def _batchnorm_contribution(m: nn.modules.batchnorm._BatchNorm, a: torch.Tensor,
         g = b.sum(dim=2)
         gram += g @ g.T
     return gram
+
+
+def _layer_contribution(module: nn.Module, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    if isinstance(module, nn.Linear):
+        return _linear_contribution(module, a, b)
+    if isinstance(module, nn.Conv2d):
+        return _conv2d_contribution(module, a, b)
+    return _batchnorm_contribution(module, a, b)
 
 
 def _ghost_gram(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
@@ -226,12 +234,16 @@ def _ghost_gram(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str) -
         if b is None:
             continue  # this layer does not influence the loss: its gradient is zero
         a = a.detach()
-        if isinstance(module, nn.Linear):
-            gram += _linear_contribution(module, a, b)
-        elif isinstance(module, nn.Conv2d):
-            gram += _conv2d_contribution(module, a, b)
-        else:
-            gram += _batchnorm_contribution(module, a, b)
+        part = _layer_contribution(module, a, b)
+        if not bool(torch.isfinite(part).all()) and bool(torch.isfinite(a).all() & torch.isfinite(b).all()):
+            # Finite activations whose float32 products overflow (e.g. A A^T of activations ~1e20, weights
+            # blown up by a large step): the exact Gram needs a wider accumulator, so this layer is
+            # recomputed in float64 and the Gram is returned in float64. Never a silent inf/NaN.
+            log.info("gradient_gram(ghost): %s overflows %s; computing it in float64", type(module).__name__,
+                     a.dtype)
+            part = _layer_contribution(module, a.double(), b.double())
+            gram = gram.double()
+        gram = gram + part.to(gram.dtype)
     return gram
 
 

@@ -138,7 +138,10 @@ def cosine_summary(cosines: torch.Tensor) -> dict[str, float]:
     c = torch.as_tensor(cosines, dtype=torch.float64).reshape(-1)
     defined = c[~torch.isnan(c)]
     if defined.numel() == 0:
-        raise ValueError("no defined cosine to summarise (empty input or all gradients zero)")
+        if c.numel() == 0:
+            raise ValueError("no cosine to summarise (empty input)")
+        raise ValueError(f"every cosine is undefined ({c.numel()} of {c.numel()} are NaN): the gradients are "
+                         "zero or not finite (check the parameters and the loss for inf/NaN)")
     q = torch.quantile(defined, torch.tensor([0.05, 0.5, 0.95], dtype=torch.float64))
     return {
         "min": defined.min().item(),
@@ -168,6 +171,11 @@ def confusion_summary(gram: torch.Tensor) -> dict[str, float]:
     g = gram.detach().to(torch.float64).cpu()
     if g.dim() != 2 or g.shape[0] != g.shape[1] or g.shape[0] < 2:
         raise ValueError(f"need a square Gram of at least 2 x 2, got shape {tuple(g.shape)}")
+    bad = int((~torch.isfinite(g)).sum())
+    if bad:
+        # a NaN would otherwise become a plausible number (max(0, -nan) is 0)
+        raise ValueError(f"the Gram has {bad} non-finite entries of {g.numel()}: its statistics are undefined "
+                         "(non-finite parameters, inputs or gradients)")
     inner = off_diagonal(g)
     trace = g.diagonal().sum().item()
     total = g.sum().item()

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .data import DataNotFoundError, available
 from .experiment import ResultStore, best_lr, cosines_frame, epochs_frame, run_sweep, runs_frame
-from .sweeps import sweep_configs
+from .sweeps import choose_lrs, judged_configs, lr_pilot, model_id, pilot_grid, sweep_stages
 
 RESULTS_ENV = "GRADCONF_RESULTS"
 
@@ -118,21 +118,30 @@ def run_study(
     """
     grid = {k: v for k, v in (grid or {}).items() if v is not None}
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    configs = sweep_configs(sweep, preset, overrides=overrides, grid=grid)
     store = store or results_store(preset)
-    report = run_sweep(configs, store, data_root=data_root, progress=progress)
+    configs, ran = [], 0
+    for _, stage in sweep_stages(sweep, preset, store, overrides=overrides, grid=grid):
+        ran += run_sweep(stage, store, data_root=data_root, progress=progress).ran
+        configs += stage
     records = store.records(configs)
     runs = runs_frame(records)
     if axis not in runs:
         raise ValueError(f"axis {axis!r} is not a config column; have {sorted(c for c in runs if '.' in c)}")
     models = [axis, *by]
-    chosen = best_lr(runs, models)
+    pilot = lr_pilot(sweep, preset)
+    if pilot is None:  # the LR with the lowest mean final loss over the judged seeds themselves
+        chosen = best_lr(runs, models).assign(lr_at_edge=False)
+    else:  # the pilot seed chose each model's LR; only the judged seeds are kept
+        judged = judged_configs(configs, store, pilot)
+        edge = {mid: ch.at_edge for mid, ch in choose_lrs(pilot_grid(configs, pilot), store, pilot).items()}
+        at_edge = {c.key: edge[model_id(c)] for c in judged}
+        chosen = runs[runs["key"].isin(at_edge)].assign(lr_at_edge=lambda f: f["key"].map(at_edge))
     keys = set(chosen["key"])
     chosen_records = [r for r in records if r["key"] in keys]
     return Study(
         sweep=sweep, preset=preset, axis=axis, runs=runs, chosen=chosen,
         epochs=epochs_frame(chosen_records), cosines=cosines_frame(chosen_records),
-        compute_s=float(sum(r["provenance"]["wall_s"] for r in records)), ran=report.ran,
+        compute_s=float(sum(r["provenance"]["wall_s"] for r in records)), ran=ran,
     )
 
 

@@ -169,9 +169,15 @@ def _measure(model: nn.Module, data: ArrayDataset, measure: MeasureConfig, loss:
         model, data.x, data.y, measure.n_pairs, measure.batch_size, generator=gen, loss=loss, bn_mode=measure.bn_mode
     )
     cosines = pairs.cosines
+    norms = torch.cat([pairs.norm_a, pairs.norm_b])
+    if not bool(torch.isfinite(norms).all()) or bool(torch.isnan(cosines).all()):
+        # recorded as such: no cosine statistic made of NaN or inf
+        return {"cos_status": f"undefined: {int((~torch.isfinite(norms)).sum())} of {len(norms)} minibatch "
+                              "gradient norms are not finite" if not bool(torch.isfinite(norms).all())
+                else "undefined: every minibatch gradient is zero"}
     return {
         "cosines": [float(c) for c in cosines],
-        "grad_norm_mean": float(torch.cat([pairs.norm_a, pairs.norm_b]).mean()),
+        "grad_norm_mean": float(norms.mean()),
         **{f"cos_{k}": v for k, v in cosine_summary(cosines).items() if k not in ("count", "undefined")},
     }
 

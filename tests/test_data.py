@@ -173,3 +173,47 @@ def test_real_cifar_verifies_and_has_balanced_classes(real_data_root):
     test = data.load_cifar10("test", real_data_root)
     assert test.x.shape == (10000, 3, 32, 32)
     assert torch.bincount(test.y).tolist() == [1000] * 10
+
+
+def test_corrupt_cifar_is_an_error_not_a_fallback_to_mnist(tmp_path, real_data_root):
+    """Only an absent dataset may fall back; a flipped byte or an empty batch is an error naming the file."""
+    from gradconf.studies import image_dataset
+
+    (tmp_path / "MNIST").symlink_to(real_data_root / "MNIST")
+    cifar = tmp_path / "cifar-10-batches-py"
+    cifar.mkdir()
+    for p in (real_data_root / "cifar-10-batches-py").iterdir():
+        (cifar / p.name).symlink_to(p)
+    assert image_dataset(tmp_path) == "cifar10"
+    (cifar / "data_batch_3").unlink()
+    (cifar / "data_batch_3").write_bytes(b"")  # an empty batch
+    with pytest.raises(DataIntegrityError, match="data_batch_3"):
+        image_dataset(tmp_path)
+    flipped = bytearray((real_data_root / "cifar-10-batches-py" / "data_batch_3").read_bytes())
+    flipped[1000] ^= 1
+    (cifar / "data_batch_3").write_bytes(bytes(flipped))
+    with pytest.raises(DataIntegrityError, match="corrupt"):
+        data.available("cifar10", tmp_path)
+    for p in list(cifar.iterdir()):
+        p.unlink()
+    cifar.rmdir()
+    assert image_dataset(tmp_path) == "mnist"  # absent: the stated fallback
+
+
+def test_download_clears_orphan_parts_and_names_the_bad_mirror(tiny_mnist, tmp_path_factory, monkeypatch):
+    mirror_root, checksums, _ = tiny_mnist
+    dest = tmp_path_factory.mktemp("dest")
+    raw = dest / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    orphan = raw / ".train-images-idx3-ubyte.gz.abc123.part"  # a killed download's leftover
+    orphan.write_bytes(b"partial")
+    monkeypatch.setattr(data, "MNIST_FILES", checksums)
+    mirror = (mirror_root / "MNIST" / "raw").as_uri() + "/"
+    data.download_dataset("mnist", dest, mirrors=(mirror,))
+    assert not orphan.exists() and not list(raw.glob("*.part"))
+    assert all(oct(p.stat().st_mode)[-3:] == "644" for p in raw.glob("*.gz"))
+    monkeypatch.setattr(data, "MNIST_FILES", {k: ("md5:" + "0" * 32,) for k in checksums})
+    dest2 = tmp_path_factory.mktemp("dest2")
+    with pytest.raises(DataNotFoundError) as err:
+        data.download_dataset("mnist", dest2, mirrors=(mirror,))
+    assert "it was discarded" in str(err.value) and mirror in str(err.value) and ".part" not in str(err.value)

@@ -10,7 +10,7 @@ import pytest
 
 from gradconf.experiment import (ResultStore, RunConfig, best_lr, cosines_frame, epochs_frame, run_one,
                                  run_sweep, runs_frame)
-from gradconf.models import MLPConfig
+from gradconf.models import MLPConfig, WRNConfig
 from gradconf.sweeps import sweep_configs
 from gradconf.train import MeasureConfig, TrainConfig
 
@@ -128,3 +128,33 @@ def test_cli_reports_bad_preset(tmp_path):
     cmd[cmd.index("tiny")] = "huge"
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown preset 'huge'; allowed: tiny" in proc.stderr
+
+
+def test_model_must_fit_the_dataset_before_any_compute():
+    with pytest.raises(ValueError, match="input_dim 100 does not match mnist"):
+        RunConfig(dataset="mnist", model=MLPConfig(input_dim=100))
+    with pytest.raises(ValueError, match="in_channels 3 does not match mnist"):
+        RunConfig(dataset="mnist", model=WRNConfig(depth=10, in_channels=3))
+    assert RunConfig(dataset="mnist", model=MLPConfig(input_dim=196), downsample=2).model.input_dim == 196
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        RunConfig.from_dict({"dataset": "mnist", "model": {"kind": "mlp"}, "train": {"epochs": 1.5}})
+
+
+def test_papermill_refuses_unknown_parameters(tmp_path):
+    """papermill only warns about a -p name the notebook lacks; the notebook itself must refuse it."""
+    import nbformat
+    import papermill
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('preset = "smoke"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        'from gradconf.book import notebook_parameters\nP = notebook_parameters("width_depth_init", preset)')]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    src = tmp_path / "nb.ipynb"
+    nbformat.write(nb, src)
+    papermill.execute_notebook(str(src), str(tmp_path / "ok.ipynb"), parameters={"draws": 2}, kernel_name="python3",
+                               progress_bar=False)
+    with pytest.raises(papermill.PapermillExecutionError, match=r"unknown parameters \['drwas'\]"):
+        papermill.execute_notebook(str(src), str(tmp_path / "bad.ipynb"), parameters={"drwas": 2},
+                                   kernel_name="python3", progress_bar=False)

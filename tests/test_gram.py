@@ -1,4 +1,5 @@
 """Every Gram method equals a per-example loop in float64 (paper eq. 3's inner products)."""
+import copy
 import pytest
 import torch
 from torch import nn
@@ -172,3 +173,42 @@ def test_bad_arguments(kwargs, match):
     model = nn.Linear(3, 2)
     with pytest.raises(ValueError, match=match):
         gradient_gram(model, torch.randn(2, 3), torch.tensor([0, 1]), **kwargs)
+
+
+def test_ghost_gram_does_not_overflow_float32_on_a_finite_model():
+    """Activations ~1e21 (weights blown up by a large step) make A A^T overflow float32 although every
+    parameter is finite: the ghost Gram must equal the exact float64 Gram, not hold inf/NaN."""
+    from gradconf.measure import confusion_summary
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    with torch.no_grad():
+        model[0].weight.mul_(1e21)
+        model[0].bias.mul_(1e21)
+        model[2].weight.mul_(1e-21)
+    x, y = torch.randn(12, 8), torch.randint(0, 3, (12,))
+    ghost = gradient_gram(model, x, y, method="auto")
+    exact = gradient_gram(copy.deepcopy(model).double(), x.double(), y, method="loop")
+    assert torch.isfinite(ghost).all() and ghost.dtype == torch.float64
+    torch.testing.assert_close(ghost, exact, rtol=1e-5, atol=0)
+    assert confusion_summary(ghost)["eta"] == pytest.approx(confusion_summary(exact)["eta"], rel=1e-5)
+
+
+def test_non_finite_grams_and_cosines_are_errors_or_statuses_never_numbers():
+    from gradconf.measure import confusion_summary, cosine_summary
+    from gradconf.train import probe_summary
+    from gradconf.data import ArrayDataset
+
+    gram = torch.eye(4)
+    gram[0, 1] = gram[1, 0] = float("nan")
+    with pytest.raises(ValueError, match="2 non-finite entries"):
+        confusion_summary(gram)  # main turned max(0, -nan) into eta 0.0
+    with pytest.raises(ValueError, match="zero or not finite"):
+        cosine_summary(torch.full((5,), float("nan")))
+    model = nn.Sequential(nn.Linear(4, 3))
+    data = ArrayDataset(torch.randn(6, 4), torch.randint(0, 3, (6,)), "t")
+    data.x[2, 0] = float("nan")  # one NaN example
+    assert probe_summary(model, data, "cross_entropy")["status"].startswith("non-finite gram")
+    with torch.no_grad():
+        model[0].weight[0, 0] = float("nan")
+    assert probe_summary(model, data, "cross_entropy") == {"status": "non-finite parameters", "n": 6}

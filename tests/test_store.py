@@ -19,8 +19,9 @@ from gradconf.train import MeasureConfig, TrainConfig
 
 
 def tiny(seed: int = 0, lr: float = 0.1, dataset: str = "sphere") -> RunConfig:
-    return RunConfig(dataset=dataset, model=MLPConfig(input_dim=8, width=8, depth=1, output_dim=2 if
-                                                      dataset == "sphere" else 10),
+    sphere = dataset == "sphere"
+    return RunConfig(dataset=dataset, model=MLPConfig(input_dim=8 if sphere else 784, width=8, depth=1,
+                                                      output_dim=2 if sphere else 10),
                      train=TrainConfig(epochs=1, batch_size=32, lr=lr), measure=MeasureConfig(n_pairs=2, batch_size=16),
                      n_train=64, n_test=32, threads=1, seed=seed)
 
