@@ -2,7 +2,10 @@
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -109,3 +112,62 @@ def test_device_is_validated_and_recorded(tmp_path):
             run_sweep(sweep(1), tmp_path, device="cuda", progress=False)
     record = run_one(sweep(1)[0], device="cpu")
     assert record["provenance"]["device"] == "cpu"
+
+
+def test_dask_releases_each_future_once_its_record_is_out(dask_cluster):
+    """A saved run must not stay pinned on the cluster: a lost worker would otherwise recompute it."""
+    from gradconf import engines
+
+    configs = sweep(2)
+    outcomes = engines.run_dask(configs, None, dask_cluster)
+    config, record = next(outcomes)
+    assert not isinstance(record, BaseException)
+    deadline = time.time() + 10  # a release is a message to the client's event loop
+    while time.time() < deadline and f"gradconf-run-{config.key}" in dask_cluster.futures:
+        time.sleep(0.1)
+    assert f"gradconf-run-{config.key}" not in dask_cluster.futures
+    rest = list(outcomes)
+    deadline = time.time() + 10
+    while time.time() < deadline and any(k.startswith("gradconf-run-") for k in dask_cluster.futures):
+        time.sleep(0.1)
+    assert len(rest) == len(configs) - 1 and not any(k.startswith("gradconf-run-") for k in dask_cluster.futures)
+
+
+def test_killed_driver_takes_its_worker_processes_with_it(tmp_path):
+    """SIGKILL cannot be caught: the workers notice their parent is gone and exit (no orphan computing)."""
+    script = tmp_path / "driver.py"
+    script.write_text(
+        "import sys\n"
+        "from gradconf.experiment import RunConfig, run_sweep\n"
+        "from gradconf.models import MLPConfig\n"
+        "from gradconf.train import MeasureConfig, TrainConfig\n"
+        "configs = [RunConfig(dataset='sphere', model=MLPConfig(input_dim=8, width=64, depth=4, output_dim=2),\n"
+        "           train=TrainConfig(epochs=2000, batch_size=32, lr=0.01), measure=MeasureConfig(n_pairs=0),\n"
+        "           n_train=512, n_test=32, threads=1, seed=s) for s in range(2)]\n"
+        "run_sweep(configs, sys.argv[1], workers=2, progress=False)\n")
+    driver = subprocess.Popen([sys.executable, str(script), str(tmp_path / "store")])
+    try:
+        deadline = time.time() + 60
+        children: list[int] = []
+        while time.time() < deadline and len(children) < 2:
+            time.sleep(0.5)
+            out = subprocess.run(["pgrep", "-P", str(driver.pid)], capture_output=True, text=True).stdout.split()
+            children = [int(p) for p in out]
+        assert len(children) >= 2, "the pool never started"
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+        deadline = time.time() + 15
+        while time.time() < deadline and any(_alive(p) for p in children):
+            time.sleep(0.5)
+        assert not any(_alive(p) for p in children), "worker processes outlived the killed driver"
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
