@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
 import platform
 import time
@@ -411,11 +412,14 @@ def epochs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 
 def runs_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run: config columns and the last epoch's metrics (``final_*``), plus probe stats."""
+    """One row per run: config columns, the last epoch's metrics (``final_*``), the training loss at
+    initialisation (``initial_train_loss``), plus probe stats."""
     rows = []
     for record in records:
-        last = record["result"]["epochs"][-1]
+        first, last = record["result"]["epochs"][0], record["result"]["epochs"][-1]
         row = {**_run_columns(record), **{f"final_{k}": v for k, v in last.items() if k != "cosines"}}
+        # the loss before the first step (epoch 0), for the trained-regime gate of gradconf.verdicts
+        row["initial_train_loss"] = first.get("train_loss", math.nan) if first.get("epoch") == 0 else math.nan
         for k, v in (record["result"].get("probe") or {}).items():
             row[f"probe_{k}"] = v
         rows.append(row)

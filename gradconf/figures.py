@@ -70,6 +70,60 @@ def sweep_figure(study: Study, label: str, *, palette: str = "viridis") -> Any:
     return fig
 
 
+def fit_figure(study: Study, label: str, *, palette: str = "viridis") -> Any:
+    """The fit beside the confusion, per measured epoch, lines keyed by the swept value (mean over seeds):
+    (a) training loss, (b) ‖G‖ of the probe set, (c) gradient noise scale B_simple of the probe set,
+    (d) minimum minibatch cosine against training loss — models compared at matched fit read vertically."""
+    from .studies import fit_frame
+
+    fit = fit_frame(study).rename(columns={study.axis: label})
+    values = sorted(fit[label].unique())
+    colours = dict(zip(values, sns.color_palette(palette, len(values))))
+    kw = dict(hue=label, hue_order=values, palette=colours, errorbar="sd", marker="o", markersize=4)
+    fig, ax = plt.subplots(1, 4, figsize=(16, 3.8))
+    panels = (("train_loss", "(a) training loss", "loss (epoch mean)"),
+              ("probe_grad_norm", "(b) ‖G‖ on the probe set", "‖G‖"),
+              ("probe_noise_scale", "(c) noise scale B_simple", "tr Σ / ‖G‖²"))
+    for a, (metric, title, ylabel) in zip(ax, panels):
+        if metric in fit and fit[metric].notna().any():
+            sns.lineplot(data=fit, x="epoch", y=metric, ax=a, legend=a is ax[0], **kw)
+            a.set_yscale("log")
+        a.set(title=title, ylabel=ylabel)
+    mean = fit.groupby([label, "epoch"], as_index=False)[["train_loss", "cos_min"]].mean()
+    for value, sub in mean.groupby(label):
+        ax[3].plot(sub["train_loss"], sub["cos_min"], marker="o", ms=4, color=colours[value])
+    ax[3].set(xscale="log", title="(d) min cosine vs training loss", xlabel="training loss (seed mean)",
+              ylabel="min cosine (seed mean)")
+    ax[3].invert_xaxis()  # training moves left to right
+    fig.tight_layout()
+    return fig
+
+
+def matched_loss_figure(studies: dict[str, Study], loss: float) -> Any:
+    """Minimum minibatch cosine and minimum per-example (probe) cosine of each run at the first measured epoch
+    whose training loss is ≤ ``loss``, against the swept value, one column per study (mean ± std over seeds,
+    dots are seeds). Runs that never reach ``loss`` are absent; the title counts them."""
+    from .studies import matched_loss_frame
+
+    rows = (("cos_min", "min minibatch cosine"), ("probe_cos_min", "min per-example cosine"))
+    fig, ax = plt.subplots(len(rows), len(studies), figsize=(4.5 * len(studies), 5.5), squeeze=False)
+    for col, (label, study) in enumerate(studies.items()):
+        frame = matched_loss_frame(study, loss).rename(columns={study.axis: label})
+        missing = len(study.chosen) - len(frame)
+        for row, (metric, title) in enumerate(rows):
+            a = ax[row, col]
+            if len(frame) and metric in frame:
+                sns.lineplot(data=frame, x=label, y=metric, errorbar="sd", marker="o", color="k", ax=a)
+                sns.scatterplot(data=frame, x=label, y=metric, color="tab:red", alpha=0.6, s=18, ax=a)
+                log_axis(a, study.chosen[study.axis])
+            else:
+                a.text(0.5, 0.5, f"no run reached loss ≤ {loss:g}", ha="center", va="center", transform=a.transAxes)
+            a.set(ylabel=title if col == 0 else "", xlabel=label if row == len(rows) - 1 else "")
+        ax[0, col].set_title(f"{label}: at loss ≤ {loss:g}" + (f" ({missing} runs never got there)" if missing else ""))
+    fig.tight_layout()
+    return fig
+
+
 def probe_figure(studies: dict[str, Study], *, palette: str = "colorblind") -> Any:
     """Exact per-example confusion on the fixed probe set at the end of training, one column per study.
 
@@ -95,7 +149,7 @@ def probe_figure(studies: dict[str, Study], *, palette: str = "colorblind") -> A
 def variant_figure(study: Study) -> Any:
     """Paper Fig. 4: final training loss, minimum cosine and test accuracy against depth for the four
     BN/skip variants (mean ± std over seeds), plus the training-loss curves at the largest depth."""
-    from .studies import variant_name
+    from .verdicts import variant_name
 
     order = ["plain", "+skip", "+BN", "+skip+BN"]
     chosen = study.chosen.assign(variant=[variant_name(b, s) for b, s in zip(study.chosen["model.bn"],
@@ -172,23 +226,26 @@ def init_mnist_figure(study: Study) -> Any:
     return fig
 
 
-VERDICT_COLOURS = {"reproduced": "#1b9e77", "partly reproduced": "#e6ab02", "not reproduced at this scale": "#d95f02"}
+VERDICT_COLOURS = {"reproduced": "#1b9e77", "contradicted": "#d95f02", "inconclusive": "#e6ab02",
+                   "not tested": "#999999"}
 
 
 def verdict_figure(table: Any) -> Any:
-    """Counts of verdicts per chapter (a stacked horizontal bar per chapter), from
-    :func:`gradconf.studies.collect_verdicts`."""
-    counts = table.groupby(["chapter", "verdict"]).size().unstack(fill_value=0)
+    """Labels of the paper's claims per chapter (a stacked horizontal bar per chapter), from
+    :func:`gradconf.verdicts.collect_verdicts`; sanity checks and the book's own claims are left out."""
+    paper = table[table["role"] == "paper"]
+    counts = paper.groupby(["chapter", "label"]).size().unstack(fill_value=0)
     counts = counts.reindex(columns=list(VERDICT_COLOURS), fill_value=0)
-    order = table.drop_duplicates("chapter").sort_values("checklist")["chapter"]
+    order = paper.drop_duplicates("chapter").sort_values("checklist")["chapter"]
     counts = counts.loc[list(order)[::-1]]
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(counts) + 1.2))
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(counts) + 1.4))
     left = None
-    for verdict, colour in VERDICT_COLOURS.items():
-        ax.barh(counts.index, counts[verdict], left=left, color=colour, label=verdict)
-        left = counts[verdict] if left is None else left + counts[verdict]
-    ax.set(xlabel="claims judged", ylabel="")
-    ax.legend(loc="lower right", fontsize=8)
+    for label, colour in VERDICT_COLOURS.items():
+        ax.barh(counts.index, counts[label], left=left, color=colour, label=label)
+        left = counts[label] if left is None else left + counts[label]
+    ax.set(xlabel="claims of the paper judged", ylabel="")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=4, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
 

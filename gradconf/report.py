@@ -61,13 +61,18 @@ def describe_seeds(seeds: Any) -> str:
     return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
 
 
-def record_verdicts(chapter: str, verdicts: dict) -> None:
-    """Glue a chapter's verdicts (``{claim id: studies.Verdict}``) as JSON for the summary chapter,
-    and each verdict's text as ``verdict_<id>`` for the chapter's own verdict box."""
+def record_verdicts(chapter: str, verdicts: dict, regime: str) -> None:
+    """Glue a chapter's verdicts (``{claim id: verdicts.Verdict}``) as JSON for the summary chapter, each
+    verdict's text as ``verdict_<id>`` for the chapter's verdict box, and its label (with the reason
+    when not tested) as ``label_<id>`` for the prose, so that the two cannot disagree. ``regime`` says what
+    the chapter's runs reached (:func:`gradconf.verdicts.regime_description`)."""
     import json
 
-    from .studies import VERDICT_RECORDS, verdict_records
+    from .verdicts import VERDICT_RECORDS, rules_text, verdict_records
 
     for key, v in verdicts.items():
         glue_text(f"verdict_{key}", v.markdown())
-    glue_text(VERDICT_RECORDS, json.dumps(verdict_records(chapter, verdicts), ensure_ascii=False))
+        glue_text(f"label_{key}", v.title)
+    glue_text("regime", regime)
+    glue_text("verdict_rules", rules_text())
+    glue_text(VERDICT_RECORDS, json.dumps(verdict_records(chapter, verdicts, regime), ensure_ascii=False))

@@ -37,7 +37,8 @@ from gradconf.book import notebook_parameters
 from gradconf.figures import variant_figure
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, diverged_models, image_study,
-                              model_table, scale_description, variant_verdicts)
+                              model_table, scale_description)
+from gradconf.verdicts import regime_description, variant_verdicts, with_variants
 
 P = notebook_parameters("bn_skip", preset, depths=depths, seeds=seeds, lrs=lrs, epochs=epochs, n_train=n_train)
 setup()
@@ -108,7 +109,9 @@ display(model_table(study, by=("model.bn", "model.skip")))
 
 # %% tags=["hide-input"]
 verdicts = variant_verdicts(study)
-record_verdicts("bn_skip", verdicts)
+chosen = with_variants(study.chosen)
+record_verdicts("bn_skip", verdicts, regime_description(
+    chosen.assign(model_name=chosen["model_name"] + " " + chosen["variant"])))
 
 # %% [markdown]
 # ```{admonition} Verdict (computed from the runs above)
@@ -124,9 +127,8 @@ record_verdicts("bn_skip", verdicts)
 # - {glue:text}`verdict_bn_skip_best_min_cos`
 # - {glue:text}`verdict_bn_skip_best_test_acc`
 #
-# A trend is "reproduced" under the rules of {doc}`cnn_depth`. A comparison is "reproduced" when
-# +skip+BN is best and beats the runner-up by more than twice the standard error of the difference over
-# seeds, and "partly reproduced" when it is best by less.
+# Regime of these runs: {glue:text}`regime`. {glue:text}`verdict_rules` The loss and accuracy
+# comparisons are about how well each variant trains, so every variant that did not diverge takes part.
 # ```
 #
 # ## How this differs from the paper

@@ -51,7 +51,7 @@ from gradconf.init import InitConfig
 from gradconf.measure import confusion_summary, cosine_summary, minibatch_gradient_pairs, predicted_minibatch_cosine
 from gradconf.models import MLPConfig, build_model, count_parameters
 from gradconf.report import glue_figure, glue_number, glue_text, record_verdicts, setup
-from gradconf.studies import claim_verdict
+from gradconf.verdicts import judge_tolerance
 from gradconf.synthetic import sphere_teacher
 from gradconf.timing import forward_backward, median_seconds
 from gradconf.train import MeasureConfig, TrainConfig, train
@@ -138,12 +138,11 @@ at_128 = minibatch[minibatch.B == max(P["batch_sizes"])].set_index("state")
 rel_err = (minibatch.mean_cos - minibatch.predicted).abs().max()
 glue_number("pred_err", rel_err)
 record_verdicts("measurement", {
-    "minibatch_noise_scale": claim_verdict(
-        "minibatch_noise_scale", "reproduced" if rel_err < 0.1 else "not reproduced at this scale",
+    "minibatch_noise_scale": judge_tolerance(
+        "minibatch_noise_scale", bool(rel_err < 0.1),
         f"the mean minibatch cosine matches the noise-scale prediction from the exact Gram to within {rel_err:.3f} "
-        f"at every B in {P['batch_sizes']} (reproduced when within 0.1); this is our check of the relation, "
-        "not a claim the paper tests."),
-})
+        f"at every B in {P['batch_sizes']}; this is our check of the relation, not a claim the paper tests."),
+}, f"one MLP at initialisation and after {P['epochs']} epochs of SGD")
 glue_number("bs_init", states["initialisation"]["summary"]["noise_scale"])
 glue_number("bs_trained", states["trained"]["summary"]["noise_scale"])
 glue_text("bs_direction", "rose, so the cosines fell" if states["trained"]["summary"]["noise_scale"]
@@ -221,6 +220,15 @@ cost_table.round(1)
 # The exact Gram of {glue:text}`n_probe` examples costs {glue:text}`ghost_ratio:.1f`× a forward+backward
 # with `ghost`, {glue:text}`vmap_over_ghost:.0f`× less than forming per-example gradients with `vmap`. That
 # is cheap enough for the book's experiments to report a per-sample view next to the paper's minibatch view.
+
+# %% [markdown]
+# ```{admonition} Verdict (computed above)
+# :class: important
+#
+# - {glue:text}`verdict_minibatch_noise_scale`
+#
+# {glue:text}`verdict_rules`
+# ```
 
 # %% tags=["nbval-check-output", "hide-input"]
 print("prediction within 0.1 of the measured mean cosine:", bool(rel_err < 0.1))

@@ -27,20 +27,22 @@ seeds = None
 lrs = None
 epochs = None
 n_train = None
+matched_loss = None
 
 # %% tags=["hide-input"]
 import pandas as pd
 from IPython.display import display
 
 from gradconf.book import notebook_parameters
-from gradconf.figures import probe_figure, sweep_figure
+from gradconf.figures import fit_figure, matched_loss_figure, probe_figure, sweep_figure
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
-from gradconf.studies import claim_verdicts, compute_description, mlp_studies, model_table, scale_description
+from gradconf.studies import compute_description, mlp_studies, model_table, scale_description
+from gradconf.verdicts import regime_description, study_verdicts
 
 P = notebook_parameters("mlp_sweeps", preset, depths=depths, widths=widths, seeds=seeds, lrs=lrs, epochs=epochs,
-                        n_train=n_train)
+                        n_train=n_train, matched_loss=matched_loss)
 setup()
-depth, width = mlp_studies(preset, **P)
+depth, width = mlp_studies(preset, **{k: v for k, v in P.items() if k != "matched_loss"})
 glue_text("preset", preset)
 glue_text("scale", scale_description(depth))
 glue_text("probe", str(depth.config_value("measure.probe_size")))
@@ -84,6 +86,45 @@ glue_figure("fig_mlp_width", sweep_figure(width, "width", palette="magma"))
 # {numref}`fig-mlp-depth`.
 # ```
 #
+# ## The fit beside the confusion
+#
+# The measurement chapter shows that minibatch cosines at the end of training are governed by the
+# gradient noise scale, i.e. by how well a model fits ({doc}`measurement`). Comparing confusion across
+# models at their last epoch therefore also compares their fit. The next figure shows the fit next to
+# the confusion at every measured epoch, and the one after compares models at a matched training loss.
+
+# %% tags=["hide-input"]
+glue_figure("fig_mlp_fit_depth", fit_figure(depth, "depth"))
+glue_figure("fig_mlp_fit_width", fit_figure(width, "width", palette="magma"))
+glue_figure("fig_mlp_matched", matched_loss_figure({"depth": depth, "width": width}, P["matched_loss"]))
+glue_text("matched_loss", f"{P['matched_loss']:g}")
+
+# %% [markdown]
+# ```{glue:figure} fig_mlp_fit_depth
+# :name: fig-mlp-fit-depth
+#
+# Fit and confusion per measured epoch against depth, preset {glue:text}`preset` (mean ± std over seeds):
+# (a) training loss, (b) norm of the mean gradient of the probe set, (c) its gradient noise scale
+# tr Σ/‖G‖², from the exact per-example Gram, and (d) the minimum minibatch cosine against the training
+# loss, one line per depth (each point an epoch).
+# ```
+#
+# ```{glue:figure} fig_mlp_fit_width
+# :name: fig-mlp-fit-width
+#
+# As {numref}`fig-mlp-fit-depth`, against width.
+# ```
+#
+# ```{glue:figure} fig_mlp_matched
+# :name: fig-mlp-matched
+#
+# Confusion at matched fit: each run at the first measured epoch whose training loss is at most
+# {glue:text}`matched_loss`, against depth (left) and width (right). Top: minimum minibatch cosine
+# (100 pairs of 128 at `book`); bottom: minimum per-example cosine on the probe set. Mean ± std over
+# seeds, dots are seeds. Measured epochs are every few epochs early in training, so "first measured
+# epoch" can be later than the first epoch at that loss.
+# ```
+#
 # ## The exact per-example view
 
 # %% tags=["hide-input"]
@@ -104,9 +145,9 @@ glue_figure("fig_mlp_probe", probe_figure({"depth": depth, "width": width}))
 display(pd.concat([model_table(depth), model_table(width)], ignore_index=True))
 
 # %% tags=["hide-input"]
-verdicts = {**claim_verdicts(depth, ["depth_loss", "depth_min_cos", "depth_probe_cos"], x_label="depth"),
-            **claim_verdicts(width, ["width_loss", "width_min_cos", "width_probe_cos"], x_label="width")}
-record_verdicts("mlp_sweeps", verdicts)
+verdicts = {**study_verdicts(depth, ["depth_loss", "depth_min_cos", "depth_probe_cos"], x_label="depth"),
+            **study_verdicts(width, ["width_loss", "width_min_cos", "width_probe_cos"], x_label="width")}
+record_verdicts("mlp_sweeps", verdicts, regime_description(pd.concat([depth.chosen, width.chosen]).drop_duplicates("key")))
 
 # %% [markdown]
 # ```{admonition} Verdict (computed from the runs above)
@@ -122,8 +163,7 @@ record_verdicts("mlp_sweeps", verdicts)
 # - {glue:text}`verdict_width_min_cos`
 # - {glue:text}`verdict_width_probe_cos`
 #
-# The rules are those of {doc}`cnn_depth`: the claimed sign from the smallest to the largest network,
-# a change larger than twice its standard error over seeds, and Spearman |ρ| ≥ 0.9.
+# Regime of these runs: {glue:text}`regime`. {glue:text}`verdict_rules`
 # ```
 #
 # ## How this differs from the paper

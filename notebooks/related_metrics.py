@@ -47,7 +47,7 @@ glue_figure("fig_related", related_metrics_figure({"depth": depth, "width": widt
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-print(f"{len(depth.chosen) + len(width.chosen)} runs at their selected LR")
+print(f"{pd.concat([depth.chosen, width.chosen]).key.nunique()} distinct runs at their selected LR")
 
 # %% [markdown]
 # ```{glue:figure} fig_related
@@ -59,7 +59,8 @@ print(f"{len(depth.chosen) + len(width.chosen)} runs at their selected LR")
 # ```
 
 # %% tags=["hide-input"]
-runs = pd.concat([depth.chosen, width.chosen], ignore_index=True)
+# the depth-4, width-256 model is in both sweeps: count each run once
+runs = pd.concat([depth.chosen, width.chosen], ignore_index=True).drop_duplicates("key")
 metrics = list(RELATED_METRICS)
 correlations = metric_correlations(runs, metrics)
 glue_figure("fig_correlations", correlation_figure(correlations))

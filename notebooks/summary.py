@@ -11,8 +11,8 @@
 # %% [markdown]
 # # Summary: which claims reproduce
 #
-# Every chapter judges the claims it checks from its own results and records each verdict with its
-# evidence. This page collects those records from the executed chapters of the same preset. Nothing
+# Every chapter judges the claims it checks from its own results, by the stated test of its kind
+# (`gradconf/verdicts.py`), and records each verdict with its evidence and its test. This page collects those records from the executed chapters of the same preset. Nothing
 # here is typed by hand: the table is rebuilt whenever a chapter changes. The claim numbers refer to
 # the reproduction checklist of our notes on the paper (§7 there); the wording of each claim lives in
 # `gradconf/claims.yaml`.
@@ -30,42 +30,72 @@ from IPython.display import HTML, display
 from gradconf.book import notebook_parameters
 from gradconf.figures import verdict_figure
 from gradconf.report import glue_figure, glue_text, setup
-from gradconf.studies import VERDICTS, collect_verdicts
+from gradconf.verdicts import LABELS, ROLES, collect_verdicts, rules_text
 
 notebook_parameters("summary", preset)
 setup()
 table = collect_verdicts(Path.cwd())  # papermill and nbval run a notebook in its own folder
+paper = table[table.role == "paper"]
 glue_text("preset", preset)
-for verdict in VERDICTS:
-    glue_text(f"n_{verdict.split()[0]}", str(int((table.verdict == verdict).sum())))
-glue_text("n_claims", str(len(table)))
+for label in LABELS:
+    glue_text(f"n_{label.replace(' ', '_')}", str(int((paper.label == label).sum())))
+reasons = paper[paper.label == "not tested"].reason.value_counts()
+glue_text("not_tested_reasons", "; ".join(f"{n} {r}" for r, n in reasons.items()) if len(reasons) else "none")
+glue_text("n_claims", str(len(paper)))
+glue_text("n_sanity", str(int((table.role == "sanity").sum())))
+glue_text("n_own", str(int((table.role == "own").sum())))
 glue_text("chapters", str(table.chapter.nunique()))
+glue_text("verdict_rules", rules_text())
 glue_figure("fig_verdicts", verdict_figure(table))
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-print(f"{len(table)} verdicts from {table.chapter.nunique()} chapters")
+print(f"{len(table)} verdicts from {table.chapter.nunique()} chapters; {len(paper)} on claims of the paper")
 
 # %% [markdown]
-# At preset {glue:text}`preset`, {glue:text}`chapters` chapters judge {glue:text}`n_claims` claims:
-# {glue:text}`n_reproduced` reproduced, {glue:text}`n_partly` partly reproduced and
-# {glue:text}`n_not` not reproduced at this scale.
+# At preset {glue:text}`preset`, {glue:text}`chapters` chapters judge {glue:text}`n_claims` claims of the
+# paper: **{glue:text}`n_reproduced` reproduced, {glue:text}`n_contradicted` contradicted,
+# {glue:text}`n_inconclusive` inconclusive and {glue:text}`n_not_tested` not tested**
+# (reasons: {glue:text}`not_tested_reasons`). Apart from those, {glue:text}`n_sanity` sanity checks
+# (identities, lemmas and bounds that hold by construction) and {glue:text}`n_own` of the book's own
+# claims are listed below and not counted. {glue:text}`verdict_rules`
 #
 # ```{glue:figure} fig_verdicts
 # :name: fig-verdicts
 #
-# Verdicts per chapter at preset {glue:text}`preset`. The rules behind each verdict are stated in the
-# chapter it comes from.
+# Labels of the paper's claims per chapter at preset {glue:text}`preset`. Each verdict states its test
+# in the chapter it comes from and in the tables below.
 # ```
 #
+# ## In which regime each chapter ran
+#
+# A figure about trained networks only speaks to the paper's claims if the networks trained. What each
+# chapter's runs reached:
+
+# %% tags=["hide-input"]
+regimes = table.drop_duplicates("chapter")[["chapter", "regime"]]
+display(HTML(pd.DataFrame({"chapter": [f'<a href="{c}.html">{c}</a>' for c in regimes.chapter],
+                           "regime": regimes.regime.map(html.escape)})
+             .to_html(index=False, escape=False, classes="verdict-table", border=0)))
+
+# %% [markdown]
 # ## Every claim, its evidence and its verdict
 
 # %% tags=["hide-input"]
-claims = [f'{html.escape(r.claim)}<br><span class="where">{html.escape(r.paper)} · <a href="{r.chapter}.html">'
-          f'{r.chapter}</a></span>' for r in table.itertuples()]
-shown = pd.DataFrame({"#": table.checklist, "claim": claims, "verdict": table.verdict,
-                      "evidence": table.evidence.map(html.escape)})
-display(HTML(shown.to_html(index=False, escape=False, classes="verdict-table", border=0)))
+def verdict_table(rows: pd.DataFrame) -> HTML:
+    claims = [f'{html.escape(r.claim)}<br><span class="where">{html.escape(r.paper)} · <a href="{r.chapter}.html">'
+              f'{r.chapter}</a></span>' for r in rows.itertuples()]
+    labels = [f"{r.label}: {r.reason}" if r.reason else r.label for r in rows.itertuples()]
+    shown = pd.DataFrame({"#": rows.checklist, "claim": claims, "verdict": labels,
+                          "evidence and test": [html.escape(f"{r.evidence} Test: {r.test}") for r in rows.itertuples()]})
+    return HTML(shown.to_html(index=False, escape=False, classes="verdict-table", border=0))
+
+
+for role, title in ROLES.items():
+    rows = table[table.role == role]
+    if len(rows):
+        display(HTML(f"<h3>{html.escape(title[0].upper() + title[1:])} ({len(rows)})</h3>"))
+        display(verdict_table(rows))
 
 # %% [markdown]
 # ## What is not checked

@@ -43,7 +43,7 @@ import seaborn as sns
 from gradconf.book import notebook_parameters
 from gradconf.init_confusion import init_confusion_draws, violation_probability
 from gradconf.report import glue_figure, glue_number, glue_text, record_verdicts, setup
-from gradconf.studies import claim_verdict
+from gradconf.verdicts import judge_axis_slices
 
 P = notebook_parameters("width_depth_init", preset, n=n, d=d, activation=activation, kappa=kappa,
                         eta_threshold=eta_threshold, widths=widths, depths=depths, draws=draws)
@@ -154,28 +154,20 @@ glue_number("cos_depth_loss_max", cos_depth_loss.max())
 glue_number("eta_width_ratio", eta_width_ratio.median())
 glue_number("p_cos_narrow_deep", pc.loc[(wmin, dmax)])
 glue_number("p_cos_wide_shallow", pc.loc[(wmax, dmin)])
-glue_text("verdict_width", "reproduced" if width_helps else "not reproduced at this scale")
-glue_text("verdict_depth", "reproduced" if depth_hurts else
-          ("reproduced for narrow nets only" if hurt_widths else "not reproduced at this scale"))
+units = draws_frame.rename(columns={"draw": "seed"})
 record_verdicts("width_depth_init", {
-    "init_width": claim_verdict(
-        "init_width", "reproduced" if width_helps else "not reproduced at this scale",
-        f"from width {wmin} to {wmax} the mean min cosine rises by {cos_width_gain.min():+.3f} to "
-        f"{cos_width_gain.max():+.3f} across depths ({P['draws']} draws per point)."),
-    "init_depth": claim_verdict(
-        "init_depth", "reproduced" if depth_hurts else "partly reproduced" if hurt_widths else "not reproduced at this scale",
-        f"from depth {dmin} to {dmax} the mean min cosine changes by {cos_depth_loss.min():+.3f} to "
-        f"{cos_depth_loss.max():+.3f} across widths; it falls by more than 0.01 at widths {', '.join(hurt_widths) or 'none'}."),
-})
+    "init_width": judge_axis_slices(units, "width", "init_width", x_label="width", unit="draw"),
+    "init_depth": judge_axis_slices(units, "depth", "init_depth", x_label="depth", unit="draw"),
+}, "at initialisation (no training)")
 means[["eta", "cos_min", "cos_std", "mean_sq_norm"]].round(3)
 
 # %% [markdown]
 # ## What we find
 #
-# - **Width lowers normalised confusion: {glue:text}`verdict_width`.** Going from width
+# - **Width lowers normalised confusion: {glue:text}`label_init_width`.** Going from width
 #   {glue:text}`wmin` to {glue:text}`wmax` raises the mean minimum cosine by {glue:text}`cos_width_gain_min:.2f`
 #   to {glue:text}`cos_width_gain_max:.2f` (the range over depths), and the cosines concentrate around 0.
-# - **Depth raises normalised confusion: {glue:text}`verdict_depth`.** Going from depth {glue:text}`dmin`
+# - **Depth raises normalised confusion: {glue:text}`label_init_depth`.** Going from depth {glue:text}`dmin`
 #   to {glue:text}`dmax` changes the mean minimum cosine by {glue:text}`cos_depth_loss_min:.2f` to
 #   {glue:text}`cos_depth_loss_max:.2f` (the range over widths): {glue:text}`depth_detail`. Width damps
 #   the depth effect; the theorem's bound, with (β+2)⁴ against ℓ²β in its exponent, allows that.
@@ -186,6 +178,16 @@ means[["eta", "cos_min", "cos_std", "mean_sq_norm"]].round(3)
 # - The probability that the minimum cosine falls below −{glue:text}`eta0:.2f` is
 #   {glue:text}`p_cos_narrow_deep:.2f` for the narrowest, deepest net and {glue:text}`p_cos_wide_shallow:.2f`
 #   for the widest, shallowest one.
+
+# %% [markdown]
+# ```{admonition} Verdict (computed above)
+# :class: important
+#
+# - {glue:text}`verdict_init_width`
+# - {glue:text}`verdict_init_depth`
+#
+# {glue:text}`verdict_rules`
+# ```
 
 # %% tags=["nbval-check-output", "hide-input"]
 print("min cosine rises with width at every depth:", width_helps)

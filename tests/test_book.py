@@ -102,11 +102,13 @@ def test_summary_is_stale_when_a_chapter_it_read_changes(tmp_path):
 
 
 def test_summary_collects_the_verdicts_every_chapter_recorded():
-    from gradconf.studies import VERDICTS, collect_verdicts, load_claims
+    from gradconf.verdicts import LABELS, ROLES, collect_verdicts, load_claims
 
     table = collect_verdicts(ROOT / "tests" / "notebooks")
     claims = load_claims()
-    assert set(table.verdict) <= set(VERDICTS)
+    assert set(table.label) <= set(LABELS) and set(table.role) <= set(ROLES)
+    assert (table.reason.astype(bool) == (table.label == "not tested")).all()
+    assert table.regime.astype(bool).all() and table.test.astype(bool).all()
     assert all(i.split("__")[0] in claims for i in table.id)
     chapters_with_records = set(table.chapter)
     for source in SOURCES:
@@ -114,6 +116,45 @@ def test_summary_collects_the_verdicts_every_chapter_recorded():
         if "record_verdicts(" in text:
             assert source.stem in chapters_with_records, f"{source.stem} recorded no verdicts"
     assert list(table.checklist) == sorted(table.checklist)
+
+
+def _glued_texts(notebook: Path) -> dict[str, str]:
+    out = {}
+    for cell in json.loads(notebook.read_text())["cells"]:
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                out[name] = o["data"].get("application/papermill.record/text/plain", "")
+    return out
+
+
+OLD_LABELS = ("partly reproduced", "not reproduced at this scale", "reproduced for narrow nets only")
+
+
+@pytest.mark.parametrize("folder", ["tests/notebooks", "book"])
+def test_glued_labels_and_verdict_boxes_agree(folder):
+    """The prose's {glue:text}`label_<id>` and the verdict box's `verdict_<id>` come from one Verdict, and no
+    chapter carries a label of the old rules in its source or its executed text."""
+    from gradconf.verdicts import VERDICT_RECORDS
+
+    for source in SOURCES:
+        text = source.read_text()
+        for old in OLD_LABELS:
+            assert old not in text, f"{source.name} still says {old!r}"
+        executed = ROOT / folder / f"{source.stem}.ipynb"
+        glued = _glued_texts(executed)
+        if VERDICT_RECORDS not in glued:
+            assert "record_verdicts(" not in text, f"{executed} has no verdict records"
+            continue
+        records = {r["id"]: r for r in json.loads(glued[VERDICT_RECORDS])}
+        for used in re.findall(r"\{glue:text\}`(label|verdict)_([A-Za-z0-9_]+)`", text):
+            assert used[1] in records or used[1] == "rules", f"{source.name} shows {used} with no such verdict"
+        for cid, r in records.items():
+            title = f"{r['label']}: {r['reason']}" if r["reason"] else r["label"]
+            assert glued[f"label_{cid}"] == title, (executed.name, cid)
+            box = glued[f"verdict_{cid}"]
+            assert box.startswith(f"**{title[0].upper() + title[1:]}.**") and r["test"] in box, (executed.name, cid)
+            assert not any(old in box for old in OLD_LABELS)
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Trained-network studies: LR selection, seed summaries, computed verdicts, dataset fallback, scale."""
+"""Trained-network studies: LR selection, seed summaries, dataset fallback, scale; verdicts on a real study."""
 import math
 import os
 from pathlib import Path
@@ -11,111 +11,15 @@ from gradconf import experiment
 from gradconf.data import ArrayDataset, DataNotFoundError
 from gradconf.experiment import ResultStore, RunConfig
 from gradconf.models import MLPConfig, WRNConfig, build_model
-from gradconf.studies import (Verdict, claim_verdict, claim_verdicts, image_dataset, load_claims, model_table, rank_correlation,
-                              run_study, scale_description, seed_summary, trend_verdict)
+from gradconf.studies import image_dataset, model_table, run_study, scale_description, seed_summary
+from gradconf.verdicts import study_verdicts
 from gradconf.train import MeasureConfig, TrainConfig, train
-
-
-def _summary(means, stds, seeds=2, x=(16, 22, 28)):
-    return pd.DataFrame({"depth": list(x), "loss_mean": means, "loss_std": stds, "seeds": seeds})
-
-
-def test_trend_verdict_reproduced_partly_and_not():
-    kw = dict(claim="deeper is worse.", what="loss")
-    assert trend_verdict(_summary([1.0, 1.5, 2.0], [0.01] * 3), "depth", "loss", "increase", **kw).verdict == "reproduced"
-    # right direction, but the change is inside twice its standard error
-    noisy = trend_verdict(_summary([1.0, 1.05, 1.1], [0.2] * 3), "depth", "loss", "increase", **kw)
-    assert noisy.verdict == "partly reproduced"
-    # right end-to-end change, but not monotone across values
-    zigzag = trend_verdict(_summary([1.0, 3.0, 1.5, 2.0], [0.01] * 4, x=(1, 2, 3, 4)), "depth", "loss", "increase", **kw)
-    assert zigzag.verdict == "partly reproduced"
-    opposite = trend_verdict(_summary([2.0, 1.5, 1.0], [0.01] * 3), "depth", "loss", "increase", **kw)
-    assert opposite.verdict == "not reproduced at this scale"
-    # one seed: no standard error, so never more than partly reproduced
-    single = trend_verdict(_summary([1.0, 1.5, 2.0], [math.nan] * 3, seeds=1), "depth", "loss", "increase", **kw)
-    assert single.verdict == "partly reproduced"
-    assert "nan" not in single.evidence and "1 seed)" in single.evidence and "no standard error" in single.evidence
-    # flat: no detectable change is reproduced, a change beyond twice its standard error is not
-    flat = trend_verdict(_summary([1.0, 1.02, 0.99], [0.05] * 3), "depth", "loss", "flat", **kw)
-    assert flat.verdict == "reproduced"
-    assert trend_verdict(_summary([1.0, 1.2, 1.5], [0.01] * 3), "depth", "loss", "flat", **kw).verdict == (
-        "not reproduced at this scale")
-    assert "over 2 draws" in trend_verdict(_summary([1.0, 1.5, 2.0], [0.01] * 3), "depth", "loss", "increase",
-                                           unit="draw", **kw).evidence
-    assert "1.000 ± 0.010 at depth = 16" in trend_verdict(
-        _summary([1.0, 1.5, 2.0], [0.01] * 3), "depth", "loss", "increase", **kw).evidence
-
-
-def test_verdicts_name_values_where_every_run_diverged():
-    frame = pd.DataFrame({"depth": [16, 16, 52, 52, 76, 76], "seed": [0, 1] * 3,
-                          "loss": [1.0, 1.1, math.nan, math.nan, 2.0, math.nan]})
-    summary = seed_summary(frame, ["depth"], ["loss"])
-    assert summary["loss_n"].tolist() == [2, 0, 1] and summary["seeds"].tolist() == [2, 2, 2]
-    kw = dict(claim="deeper is worse.", what="loss")
-    v = trend_verdict(summary, "depth", "loss", "increase", **kw)
-    assert "undefined at depth = 52" in v.evidence and "nan" not in v.evidence
-    # the finite seed count at depth 76 is 1, so there is no standard error and at most "partly"
-    assert v.verdict == "partly reproduced" and "1–2 seeds" in v.evidence
-    lone = trend_verdict(summary[summary.depth < 70], "depth", "loss", "increase", **kw)
-    assert lone.verdict == "not reproduced at this scale" and "undefined at depth = 52" in lone.evidence
-    from gradconf.studies import best_group_verdict
-
-    groups = seed_summary(frame.assign(variant=frame.depth.map({16: "a", 52: "b", 76: "c"})), ["variant"], ["loss"])
-    best = best_group_verdict(groups, "variant", "a", "loss", False, claim="a is best.", what="loss")
-    assert best.verdict == "partly reproduced" and "Undefined for b" in best.evidence
-    gone = best_group_verdict(groups, "variant", "b", "loss", False, claim="b is best.", what="loss")
-    assert gone.verdict == "not reproduced at this scale" and "undefined for b" in gone.evidence
-
-
-def test_trend_verdict_rejects_bad_input():
-    with pytest.raises(ValueError, match="expect"):
-        trend_verdict(_summary([1, 2, 3], [0, 0, 0]), "depth", "loss", "up", claim="c", what="w")
-    with pytest.raises(ValueError, match="two values"):
-        trend_verdict(_summary([1], [0], x=(16,)), "depth", "loss", "increase", claim="c", what="w")
-    with pytest.raises(ValueError, match="unknown verdict"):
-        Verdict("c", "e", "sort of")
-
-
-def test_best_group_verdict():
-    from gradconf.studies import best_group_verdict
-
-    summary = pd.DataFrame({"variant": ["plain", "+skip+BN"], "acc_mean": [0.3, 0.6], "acc_std": [0.01, 0.01],
-                            "seeds": [2, 2]})
-    kw = dict(claim="c", what="accuracy")
-    assert best_group_verdict(summary, "variant", "+skip+BN", "acc", True, **kw).verdict == "reproduced"
-    assert best_group_verdict(summary, "variant", "+skip+BN", "acc", False, **kw).verdict == (
-        "not reproduced at this scale")
-    close = summary.assign(acc_std=[0.3, 0.3])
-    assert best_group_verdict(close, "variant", "+skip+BN", "acc", True, **kw).verdict == "partly reproduced"
-    with pytest.raises(ValueError, match="need"):
-        best_group_verdict(summary, "variant", "+BN", "acc", True, **kw)
-
-
-def test_rank_correlation():
-    assert rank_correlation([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
-    assert rank_correlation([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
-    assert math.isnan(rank_correlation([1, 2, 3], [5, 5, 5]))
 
 
 def test_seed_summary_uses_sample_std():
     frame = pd.DataFrame({"depth": [1, 1, 2, 2], "seed": [0, 1, 0, 1], "m": [1.0, 3.0, 2.0, 2.0]})
     s = seed_summary(frame, ["depth"], ["m"]).set_index("depth")
     assert s.loc[1, "m_mean"] == 2.0 and s.loc[1, "m_std"] == pytest.approx(math.sqrt(2)) and s.loc[1, "seeds"] == 2
-
-
-def test_claims_table_is_consistent():
-    claims = load_claims()
-    assert {"depth_loss", "depth_min_cos", "width_min_cos", "width_spread"} <= set(claims)
-    for cid, c in claims.items():
-        assert {"checklist", "paper", "claim", "metric", "what"} <= set(c), cid
-        assert c.get("kind", "trend") in ("trend", "best", "computed"), cid
-        if c.get("kind") == "best":
-            assert {"target", "higher_is_better"} <= set(c), cid
-        elif c.get("kind") is None:
-            assert c["expect"] in ("increase", "decrease", "flat"), cid
-    assert claim_verdict("fig1_rate", "reproduced", "slope -1").verdict == "reproduced"
-    with pytest.raises(ValueError, match="judged from a study"):
-        claim_verdict("depth_loss", "reproduced", "made up")
 
 
 def test_downsample_pools_images():
@@ -187,16 +91,19 @@ def test_run_study_selects_lr_reuses_runs_and_judges(tmp_path, real_data_root):
     assert study.compute_s > 0 and study.seeds == [0, 1] and study.values == [1, 2]
     again = run_study("mlp_depth", "smoke", "model.depth", **kw)
     assert again.ran == 0 and again.chosen["key"].tolist() == study.chosen["key"].tolist()
-    verdicts = claim_verdicts(study, ["depth_loss", "depth_min_cos", "depth_probe_cos"], x_label="depth")
-    assert all(v.verdict in ("reproduced", "partly reproduced", "not reproduced at this scale") for v in verdicts.values())
+    assert set(study.chosen["lr_rule"]) == {"judged seeds"} and study.chosen["initial_train_loss"].gt(0).all()
+    verdicts = study_verdicts(study, ["depth_loss", "depth_min_cos", "depth_probe_cos"], x_label="depth")
+    # the LR was chosen on the judged seeds here (no pilot in this grid), so nothing may be judged
+    assert {(v.label, v.reason) for v in verdicts.values()} == {("not tested", "LR selected on the judged seeds")}
     table = model_table(study)
     assert len(table) == 2 and table["parameters"].str.replace(",", "").astype(int).gt(0).all()
     text = scale_description(study)
     assert "MNIST (256 training" in text and "2 seeds (0, 1)" in text and "{0.01, 0.1}" in text
-    with pytest.raises(ValueError, match="unknown claims"):
-        claim_verdicts(study, ["nope"])
-    with pytest.raises(ValueError, match="not trends"):
-        claim_verdicts(study, ["bn_skip_best_loss"])
+    assert "on the judged seeds themselves" in text
+    with pytest.raises(ValueError, match="unknown claim"):
+        study_verdicts(study, ["nope"], x_label="depth")
+    with pytest.raises(ValueError, match="not a dependence along an axis"):
+        study_verdicts(study, ["bn_skip_best_loss"], x_label="depth")
 
 
 def test_diverged_models_and_model_table_count_failed_runs():

@@ -1,0 +1,625 @@
+"""Verdicts on the paper's claims: a stated test per claim kind, four labels, a trained-regime gate.
+
+Every claim of ``claims.yaml`` names its kind, and each kind has one test with a known error rate. Every
+interval is two-sided 95 %, so each wrong label has a nominal rate of at most 2.5 %; with 3 seeds the
+Welch–Satterthwaite approximation adds a little, and ``tests/test_verdicts.py`` checks by simulation, at
+the seed counts the book uses, that each stays below 5 %:
+
+- ``trend``: the metric moves in the claimed direction along a swept axis. The statistic is the
+  least-squares slope of the per-value means on log2 of the axis (the change per doubling), a linear
+  contrast whose standard error and degrees of freedom follow Welch–Satterthwaite, so each value of
+  the axis keeps its own variance and seeds are the unit. Two-sided 95 % interval: *reproduced* when
+  it lies on the claimed side of 0, *contradicted* when on the other (each at most 2.5 % under no effect).
+- ``flat`` ("does not depend on"): the same slope, judged by two one-sided tests (TOST) against a
+  stated margin: *reproduced* when the 95 % interval lies inside (−margin, margin) (at most 2.5 % when
+  the true slope is at the margin), *contradicted* when it lies entirely beyond one side.
+- ``bound`` ("does not grow"): one-sided: *reproduced* when the 95 % interval's upper end is below the
+  margin, *contradicted* when its lower end is above it (each at most 2.5 %).
+- ``best`` (group ``target`` has the best metric): Welch differences between the target and every other
+  group. *Reproduced* when the target beats each of them at one-sided 2.5 % (an intersection–union test,
+  at most 2.5 % overall); *contradicted* when some group beats the target at one-sided 2.5 %/(k−1)
+  (Bonferroni over the k−1 rivals).
+- ``difference`` (group a above group b by more than a margin) and ``sign`` (a mean on the claimed side of
+  a value): Welch or one-sample t intervals, 95 % two-sided, labelled as for ``trend``.
+- ``tolerance``: a deterministic check (identities, bounds): *reproduced* within the tolerance,
+  *contradicted* outside it. Such claims are sanity checks, not evidence, and are counted apart.
+
+A claim is *not tested*, with its reason, when fewer than ``min_seeds`` runs back a value, when no two
+values of the axis are left after dropping diverged models, when a claim about trained networks has
+fewer than two models in the trained regime (final training loss ≤ ``trained_loss_fraction`` of the
+loss at initialisation in every seed), or when a model's learning rate sits on the edge of its grid.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+LABELS: tuple[str, ...] = ("reproduced", "contradicted", "inconclusive", "not tested")
+REPRODUCED, CONTRADICTED, INCONCLUSIVE, NOT_TESTED = LABELS
+ROLES: dict[str, str] = {
+    "paper": "claims of the paper",
+    "sanity": "sanity checks (identities, lemmas and bounds that hold by construction)",
+    "own": "the book's own claims",
+}
+KINDS = ("trend", "flat", "bound", "best", "difference", "sign", "tolerance")
+RECORD_COLUMNS = ["id", "checklist", "paper", "chapter", "role", "kind", "claim", "evidence", "test", "label",
+                  "reason", "regime"]
+VERDICT_RECORDS = "verdict_records"
+
+
+# ----------------------------------------------------------------------------------------------
+# claims as data
+# ----------------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _claims_file() -> dict[str, Any]:
+    from importlib import resources
+
+    import yaml
+
+    return yaml.safe_load(resources.files("gradconf").joinpath("claims.yaml").read_text())
+
+
+def settings() -> dict[str, Any]:
+    """The shared test settings of ``claims.yaml``: ``alpha``, ``min_seeds``, ``trained_loss_fraction``."""
+    return dict(_claims_file()["settings"])
+
+
+def load_claims() -> dict[str, dict[str, Any]]:
+    """Claim id → its row of ``claims.yaml`` (checklist item, paper reference, role, kind, test parameters)."""
+    return {k: dict(v) for k, v in _claims_file()["claims"].items()}
+
+
+def claim(cid: str) -> dict[str, Any]:
+    """One claim of ``claims.yaml``; the id may carry a ``__suffix`` (one claim judged per group)."""
+    claims = load_claims()
+    base = cid.split("__")[0]
+    if base not in claims:
+        raise ValueError(f"unknown claim {cid!r}; known: {', '.join(claims)}")
+    return claims[base]
+
+
+# ----------------------------------------------------------------------------------------------
+# verdicts
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Verdict:
+    """A claim of the paper, what our runs show, the test that decided, and one of :data:`LABELS`.
+
+    ``reason`` says why a claim was not tested (required then, and only then)."""
+
+    claim: str
+    label: str
+    evidence: str
+    test: str
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if self.label not in LABELS:
+            raise ValueError(f"unknown label {self.label!r}; allowed: {', '.join(LABELS)}")
+        if (self.label == NOT_TESTED) != bool(self.reason):
+            raise ValueError("a reason is given exactly when a claim is not tested")
+
+    @property
+    def title(self) -> str:
+        """The label, with its reason when not tested (``not tested: regime not reached``)."""
+        return f"{self.label}: {self.reason}" if self.reason else self.label
+
+    def markdown(self) -> str:
+        test = f" *Test:* {self.test}" if self.test else ""
+        return f"**{self.title[0].upper() + self.title[1:]}.** Paper: {self.claim} Ours: {self.evidence}{test}"
+
+
+def not_tested(cid: str, reason: str, evidence: str) -> Verdict:
+    """Claim ``cid`` left untested, with ``reason`` (e.g. ``"regime not reached"``)."""
+    return Verdict(claim=claim(cid)["claim"], label=NOT_TESTED, evidence=evidence, test=describe_test(cid),
+                   reason=reason)
+
+
+# ----------------------------------------------------------------------------------------------
+# intervals
+# ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its standard error, degrees of freedom and a two-sided interval at ``level``."""
+
+    estimate: float
+    se: float
+    df: float
+    level: float
+
+    def _half(self) -> float:
+        from scipy import stats
+
+        if self.se == 0:
+            return 0.0
+        return float(stats.t.ppf(0.5 + self.level / 2, self.df)) * self.se
+
+    @property
+    def lo(self) -> float:
+        return self.estimate - self._half()
+
+    @property
+    def hi(self) -> float:
+        return self.estimate + self._half()
+
+    def at(self, level: float) -> "Interval":
+        return Interval(self.estimate, self.se, self.df, level)
+
+    def text(self, digits: int = 3) -> str:
+        return (f"{self.estimate:+.{digits}f}, {100 * self.level:.0f} % CI [{self.lo:+.{digits}f}, "
+                f"{self.hi:+.{digits}f}] (df {self.df:.1f})")
+
+
+def _clean(values: Iterable[float]) -> np.ndarray:
+    a = np.asarray(list(values), dtype=float)
+    return a[np.isfinite(a)]
+
+
+def _satterthwaite(parts: np.ndarray, counts: np.ndarray) -> float:
+    """Welch–Satterthwaite degrees of freedom of a sum of independent variance terms ``parts``."""
+    denom = float(np.sum(parts ** 2 / (counts - 1)))
+    return float(np.sum(parts) ** 2 / denom) if denom > 0 else math.inf
+
+
+def contrast_interval(groups: Sequence[tuple[float, Iterable[float]]], level: float = 0.95, *,
+                      log2_x: bool = True) -> Interval:
+    """Slope of the group means on log2 x (change per doubling of x), by a Welch linear contrast.
+
+    ``groups``: (x, values) with ≥ 2 finite values each and ≥ 2 distinct x. The slope is the least-squares
+    slope through the group means, Σ c_k m_k with c_k = (u_k − ū)/Σ(u_j − ū)²; its variance Σ c_k² s_k²/n_k
+    keeps each group's own variance (so a noisier deep model does not borrow a shallow one's precision)."""
+    xs = np.array([float(x) for x, _ in groups])
+    values = [_clean(v) for _, v in groups]
+    if len(set(xs)) < 2:
+        raise ValueError(f"a slope needs at least two distinct values, got {sorted(set(xs))}")
+    if min(len(v) for v in values) < 2:
+        raise ValueError("every value needs at least two finite runs for a standard error")
+    u = np.log2(xs) if log2_x else xs
+    c = (u - u.mean()) / np.sum((u - u.mean()) ** 2)
+    means = np.array([v.mean() for v in values])
+    counts = np.array([len(v) for v in values], dtype=float)
+    parts = c ** 2 * np.array([v.var(ddof=1) for v in values]) / counts
+    return Interval(float(c @ means), float(math.sqrt(parts.sum())), _satterthwaite(parts, counts), level)
+
+
+def welch_interval(a: Iterable[float], b: Iterable[float], level: float = 0.95) -> Interval:
+    """mean(a) − mean(b) with Welch's standard error and degrees of freedom."""
+    a, b = _clean(a), _clean(b)
+    if min(len(a), len(b)) < 2:
+        raise ValueError("Welch's test needs at least two finite values per group")
+    parts = np.array([a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)])
+    return Interval(float(a.mean() - b.mean()), float(math.sqrt(parts.sum())),
+                    _satterthwaite(parts, np.array([len(a), len(b)], dtype=float)), level)
+
+
+def mean_interval(values: Iterable[float], level: float = 0.95) -> Interval:
+    """One-sample t interval of the mean."""
+    v = _clean(values)
+    if len(v) < 2:
+        raise ValueError("a t interval needs at least two finite values")
+    return Interval(float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))), float(len(v) - 1), level)
+
+
+# ----------------------------------------------------------------------------------------------
+# decisions (each with the error rate the module docstring states)
+# ----------------------------------------------------------------------------------------------
+
+def directional_label(interval: Interval, sign: float) -> str:
+    """Two-sided interval on the claimed side of 0 → reproduced, on the other side → contradicted."""
+    lo, hi = sign * interval.lo, sign * interval.hi
+    lo, hi = min(lo, hi), max(lo, hi)
+    return REPRODUCED if lo > 0 else CONTRADICTED if hi < 0 else INCONCLUSIVE
+
+
+def equivalence_label(interval: Interval, margin: float) -> str:
+    """TOST: interval inside (−margin, margin) → reproduced; entirely beyond ±margin → contradicted."""
+    if -margin < interval.lo and interval.hi < margin:
+        return REPRODUCED
+    return CONTRADICTED if interval.lo > margin or interval.hi < -margin else INCONCLUSIVE
+
+
+def bound_label(interval: Interval, margin: float, sign: float) -> str:
+    """"sign·estimate does not exceed margin": upper end below → reproduced, lower end above → contradicted."""
+    lo, hi = sorted((sign * interval.lo, sign * interval.hi))
+    return REPRODUCED if hi < margin else CONTRADICTED if lo > margin else INCONCLUSIVE
+
+
+def best_group_label(target: Iterable[float], others: dict[str, Iterable[float]], higher_is_better: bool,
+                     alpha: float) -> tuple[str, dict[str, Interval]]:
+    """Intersection–union test that ``target`` beats every group of ``others`` (see the module docstring).
+
+    Returns the label and, per rival, the interval of (target − rival) in the better direction."""
+    sign = 1.0 if higher_is_better else -1.0
+    target = _clean(target)
+    diffs = {name: welch_interval(sign * target, sign * _clean(v), level=1 - 2 * alpha) for name, v in others.items()}
+    # IUT: the target must beat every rival at one-sided alpha; a rival beating it needs alpha/(k-1)
+    if all(d.lo > 0 for d in diffs.values()):
+        return REPRODUCED, diffs
+    strict = 1 - 2 * alpha / max(1, len(diffs))
+    if any(d.at(strict).hi < 0 for d in diffs.values()):
+        return CONTRADICTED, diffs
+    return INCONCLUSIVE, diffs
+
+
+def describe_test(cid: str, x_label: str = "x") -> str:
+    """The test that decides claim ``cid``, in words, with its parameters (shown on every verdict)."""
+    c = claim(cid)
+    kind = c.get("kind", "trend")
+    on = f"log {c['what']}" if c.get("scale") == "log" else c["what"]
+    per = f"the least-squares slope of {on} per doubling of {x_label} through the per-value means (Welch " \
+          "linear contrast, seeds as the unit, Satterthwaite df)"
+    if kind == "trend" and c.get("across"):
+        return (f"{per}, at every {c['across']} separately; reproduced when its 95 % interval lies on the claimed "
+                f"side of 0 at every {c['across']} (intersection–union, ≤ 2.5 %), contradicted when it lies on the "
+                f"opposite side at some {c['across']} at 95 % with a Bonferroni split over the {c['across']}s "
+                "(≤ 2.5 %).")
+    if kind == "trend":
+        return (f"{per}; reproduced / contradicted when its 95 % interval excludes 0 on the claimed / opposite "
+                "side (each ≤ 2.5 % under no effect).")
+    if kind == "flat":
+        return (f"{per}; TOST with margin ±{c['margin']:g} per doubling: reproduced when the 95 % interval lies "
+                "inside the margin, contradicted when it lies beyond it (each ≤ 2.5 %).")
+    if kind == "bound":
+        grow = "growth" if c["expect"] == "no increase" else "fall"
+        return (f"{per}; one-sided against a {grow} of {c['margin']:g} per doubling: reproduced when the 95 % "
+                f"interval's far end stays within it, contradicted when its near end exceeds it (each ≤ 2.5 %).")
+    if kind == "best":
+        return (f"Welch differences of {c['what']} between {c['target']} and every other group: reproduced when "
+                "it beats each at one-sided 5 % (intersection–union), contradicted when a rival beats it at "
+                "one-sided 5 %/(k−1) (Bonferroni).")
+    if kind in ("difference", "sign"):
+        return c["test"]
+    if kind == "tolerance":
+        return c["test"] + " A deterministic check: reproduced within the tolerance, contradicted outside it."
+    raise ValueError(f"claim {cid!r} has unknown kind {kind!r}; allowed: {', '.join(KINDS)}")
+
+
+# ----------------------------------------------------------------------------------------------
+# judging runs: gates, then the claim's test
+# ----------------------------------------------------------------------------------------------
+
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def reached_regime(frame: pd.DataFrame, fraction: float | None = None) -> pd.Series:
+    """Per run: finished without diverging and ended with training loss ≤ ``fraction`` × its loss at
+    initialisation (``claims.yaml`` settings.trained_loss_fraction)."""
+    fraction = settings()["trained_loss_fraction"] if fraction is None else fraction
+    ok = frame["status"] == "ok"
+    return ok & (frame["final_train_loss"] <= fraction * frame["initial_train_loss"])
+
+
+@dataclass(frozen=True)
+class Gated:
+    """The runs a claim is judged on, or why it cannot be: ``reason`` is empty when judged."""
+
+    frame: pd.DataFrame
+    notes: str
+    reason: str = ""
+    evidence: str = ""
+
+
+def gate(frame: pd.DataFrame, group: str, cid: str, *, label: str, unit: str = "seed",
+         metric: str | None = None) -> Gated:
+    """Apply the not-tested rules of the module docstring to the runs of claim ``cid``, one group per value
+    of ``group``; ``label`` names the group in prose (e.g. ``"β"``). A group is kept only when every run of
+    it is usable (finite metric; trained regime for claims with ``regime: trained``)."""
+    c, s = claim(cid), settings()
+    metric = metric or c["metric"]
+    if "lr_at_edge" in frame and frame["lr_at_edge"].fillna(False).astype(bool).any():
+        edge = [_fmt(v) for v in sorted(set(frame.loc[frame["lr_at_edge"].astype(bool), group]))]
+        return Gated(frame, "", "LR at grid edge",
+                     f"the selected learning rate is on the edge of the extended grid at {label} = "
+                     f"{', '.join(edge)}, so a better one may lie outside it.")
+    if "lr_rule" in frame and (frame["lr_rule"] == "judged seeds").any():
+        return Gated(frame, "", "LR selected on the judged seeds",
+                     "the learning rate was chosen on the same seeds that would be judged (no pilot seed).")
+    counts = frame.groupby(group)["seed"].nunique()
+    if counts.min() < s["min_seeds"]:
+        few = ", ".join(f"{_fmt(k)} ({n})" for k, n in counts.items() if n < s["min_seeds"])
+        return Gated(frame, "", f"fewer than {s['min_seeds']} {unit}s",
+                     f"a verdict needs ≥ {s['min_seeds']} {unit}s per value; {label} = {few} has fewer.")
+    usable = frame[metric].notna() & np.isfinite(frame[metric].astype(float))
+    if "status" in frame:
+        usable &= frame["status"] == "ok"
+    diverged = [_fmt(v) for v in sorted(set(frame.loc[~usable, group]))]
+    trained = pd.Series(True, index=frame.index)
+    if c.get("regime") == "trained":
+        trained = reached_regime(frame, s["trained_loss_fraction"])
+    untrained = [_fmt(v) for v in sorted(set(frame.loc[usable & ~trained, group]))]
+    good = (usable & trained).groupby(frame[group]).all()
+    kept = frame[frame[group].isin(good[good].index)]
+    notes = []
+    if diverged:
+        notes.append(f"{label} = {', '.join(diverged)} excluded: a run diverged or gave no finite value")
+    if untrained:
+        pct = 100 * s["trained_loss_fraction"]
+        notes.append(f"{label} = {', '.join(untrained)} excluded: regime not reached (final training loss "
+                     f"above {pct:g} % of its initial value in some {unit})")
+    note = "; ".join(notes) + ". " if notes else ""
+    kind = c.get("kind", "trend")
+    needed = 2
+    if kept[group].nunique() < needed or (kind == "best" and c["target"] not in set(kept[group])):
+        reason = "regime not reached" if untrained else "diverged"
+        return Gated(kept, note, reason, note + f"Fewer than {needed} usable values of {label} remain.")
+    return Gated(kept, note)
+
+
+def _groups(frame: pd.DataFrame, group: str, metric: str, log: bool) -> list[tuple[Any, np.ndarray]]:
+    out = []
+    for key, sub in frame.groupby(group, sort=True):
+        values = sub[metric].astype(float).to_numpy()
+        out.append((key, np.log(values) if log else values))
+    return out
+
+
+def _pm(values: np.ndarray, digits: int) -> str:
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
+
+
+def judge_axis(frame: pd.DataFrame, x: str, cid: str, *, x_label: str, unit: str = "seed",
+               digits: int = 3) -> Verdict:
+    """Judge a ``trend``, ``flat`` or ``bound`` claim from runs (one row per run: ``x``, ``seed``, the claim's
+    metric, and optionally ``status``, ``final_train_loss``, ``initial_train_loss``, ``lr_at_edge``)."""
+    c = claim(cid)
+    kind = c.get("kind", "trend")
+    if kind not in ("trend", "flat", "bound"):
+        raise ValueError(f"claim {cid!r} is of kind {kind!r}, not a dependence along an axis")
+    test = describe_test(cid, x_label)
+    g = gate(frame, x, cid, label=x_label, unit=unit)
+    if g.reason:
+        return Verdict(c["claim"], NOT_TESTED, g.evidence, test, g.reason)
+    log = c.get("scale") == "log"
+    groups = _groups(g.frame, x, c["metric"], log=False)
+    if log and any((v <= 0).any() for _, v in groups):
+        raise ValueError(f"claim {cid!r} is judged on log {c['metric']}, which has values ≤ 0")
+    ci95 = contrast_interval(_groups(g.frame, x, c["metric"], log), 0.95)
+    ci90 = ci95.at(0.90)
+    if kind == "trend":
+        label = directional_label(ci95, 1.0 if c["expect"] == "increase" else -1.0)
+        shown = ci95
+    elif kind == "flat":
+        label, shown = equivalence_label(ci90, float(c["margin"])), ci90
+    else:
+        label, shown = bound_label(ci90, float(c["margin"]), 1.0 if c["expect"] == "no increase" else -1.0), ci90
+    (x0, v0), (x1, v1) = groups[0], groups[-1]
+    n = sorted({len(v) for _, v in groups})
+    n_text = f"{n[0]}" if len(n) == 1 else f"{n[0]}–{n[-1]}"
+    evidence = (f"{g.notes}{c['what']} goes from {_pm(v0, digits)} at {x_label} = {_fmt(x0)} to {_pm(v1, digits)} at "
+                f"{x_label} = {_fmt(x1)} (mean ± std over {n_text} {unit}s, {len(groups)} values); slope per "
+                f"doubling{' of the log' if log else ''} {shown.text(digits)}.")
+    return Verdict(c["claim"], label, evidence, test)
+
+
+def judge_axis_slices(frame: pd.DataFrame, x: str, cid: str, *, x_label: str, unit: str = "seed",
+                      digits: int = 3) -> Verdict:
+    """Judge a ``trend`` claim with ``across: <column>`` at every value of that column (e.g. the width trend
+    at each depth): reproduced when reproduced in every slice, contradicted when some slice's slope is on the
+    opposite side of 0 at a Bonferroni-split level (see :func:`describe_test`)."""
+    c = claim(cid)
+    across = c["across"]
+    sign = 1.0 if c["expect"] == "increase" else -1.0
+    test = describe_test(cid, x_label)
+    labels, parts, strict = [], [], 1 - 0.05 / frame[across].nunique()
+    for value, sub in frame.groupby(across, sort=True):
+        g = gate(sub, x, cid, label=x_label, unit=unit)
+        if g.reason:
+            return Verdict(c["claim"], NOT_TESTED, f"at {across} {_fmt(value)}: {g.evidence}", test, g.reason)
+        ci = contrast_interval(_groups(g.frame, x, c["metric"], log=False), 0.95)
+        label = directional_label(ci, sign)
+        if label != REPRODUCED and directional_label(ci.at(strict), sign) != CONTRADICTED:
+            label = INCONCLUSIVE
+        labels.append(label)
+        parts.append(f"{across} {_fmt(value)}: {ci.estimate:+.{digits}f} [{ci.lo:+.{digits}f}, {ci.hi:+.{digits}f}]")
+    label = (REPRODUCED if all(v == REPRODUCED for v in labels) else CONTRADICTED if CONTRADICTED in labels
+             else INCONCLUSIVE)
+    n = frame.groupby([across, x])["seed"].nunique()
+    evidence = (f"slope of {c['what']} per doubling of {x_label} (95 % CI), over {n.min()} {unit}s per point: "
+                f"{'; '.join(parts)}.")
+    return Verdict(c["claim"], label, evidence, test)
+
+
+def judge_best(frame: pd.DataFrame, group: str, cid: str, *, where: str, unit: str = "seed",
+               digits: int = 3) -> Verdict:
+    """Judge a ``best`` claim: does group ``target`` have the best metric (one row per run)?"""
+    c, s = claim(cid), settings()
+    test = describe_test(cid)
+    g = gate(frame, group, cid, label=group if group != "variant" else "variant", unit=unit)
+    if g.reason:
+        return Verdict(c["claim"], NOT_TESTED, g.evidence, test, g.reason)
+    values = {k: v for k, v in _groups(g.frame, group, c["metric"], log=False)}
+    target = values.pop(c["target"])
+    label, diffs = best_group_label(target, values, bool(c["higher_is_better"]), s["alpha"])
+    closest = min(diffs, key=lambda k: diffs[k].estimate)
+    others = "; ".join(f"{k} {_pm(v, digits)}" for k, v in values.items())
+    evidence = (f"{g.notes}{c['what']} ({where}) is {_pm(target, digits)} for {c['target']}; {others} (mean ± std "
+                f"over {unit}s). Closest rival {closest}: margin in the claimed direction "
+                f"{diffs[closest].text(digits)}.")
+    return Verdict(c["claim"], label, evidence, test)
+
+
+def judge_difference(cid: str, a: Iterable[float], b: Iterable[float], *, evidence: str, margin: float = 0.0,
+                     unit: str = "seed", digits: int = 3) -> Verdict:
+    """A ``difference`` claim, "mean(a) − mean(b) > margin": 95 % Welch interval above the margin →
+    reproduced, below 0 → contradicted."""
+    c = claim(cid)
+    if min(len(_clean(a)), len(_clean(b))) < settings()["min_seeds"]:
+        return Verdict(c["claim"], NOT_TESTED, evidence, describe_test(cid),
+                       f"fewer than {settings()['min_seeds']} {unit}s")
+    ci = welch_interval(a, b, 0.95)
+    label = REPRODUCED if ci.lo > margin else CONTRADICTED if ci.hi < 0 else INCONCLUSIVE
+    return Verdict(c["claim"], label, f"{evidence} Difference {ci.text(digits)}.", describe_test(cid))
+
+
+def judge_signs(cid: str, samples: dict[str, tuple[Iterable[float], float]], *, evidence: str,
+                unit: str = "seed", digits: int = 4) -> Verdict:
+    """A ``sign`` claim: each named sample's mean lies on the side ``sign`` (+1 or −1) of 0. Reproduced when
+    every 95 % t interval is on its claimed side, contradicted when any is wholly on the other side
+    (each sample is tested at 2.5 % per side)."""
+    c = claim(cid)
+    if min(len(_clean(v)) for v, _ in samples.values()) < settings()["min_seeds"]:
+        return Verdict(c["claim"], NOT_TESTED, evidence, describe_test(cid),
+                       f"fewer than {settings()['min_seeds']} {unit}s")
+    labels, parts = [], []
+    for name, (values, sign) in samples.items():
+        ci = mean_interval(values, 0.95)
+        labels.append(directional_label(ci, sign))
+        parts.append(f"{name}: {ci.text(digits)}")
+    label = (CONTRADICTED if CONTRADICTED in labels else REPRODUCED if all(x == REPRODUCED for x in labels)
+             else INCONCLUSIVE)
+    return Verdict(c["claim"], label, f"{evidence} {'; '.join(parts)}.", describe_test(cid))
+
+
+def judge_tolerance(cid: str, holds: bool, evidence: str) -> Verdict:
+    """A ``tolerance`` claim (a deterministic check): reproduced when ``holds``, contradicted otherwise."""
+    c = claim(cid)
+    if c.get("kind") != "tolerance":
+        raise ValueError(f"claim {cid!r} is of kind {c.get('kind', 'trend')!r}, not a tolerance check")
+    return Verdict(c["claim"], REPRODUCED if holds else CONTRADICTED, evidence, describe_test(cid))
+
+
+def judge_interval(cid: str, interval: Interval, *, evidence: str, digits: int = 3) -> Verdict:
+    """A ``flat`` claim judged on a chapter's own interval (e.g. a slope over draws), by TOST against the
+    claim's margin around its ``center`` (default 0)."""
+    c = claim(cid)
+    center = float(c.get("center", 0.0))
+    shifted = Interval(interval.estimate - center, interval.se, interval.df, 0.90)
+    label = equivalence_label(shifted, float(c["margin"]))
+    shown = Interval(interval.estimate, interval.se, interval.df, 0.90)
+    return Verdict(c["claim"], label, f"{evidence} Estimate {shown.text(digits)}.", describe_test(cid))
+
+
+# ----------------------------------------------------------------------------------------------
+# the regime a chapter ran in, records for the summary
+# ----------------------------------------------------------------------------------------------
+
+def rules_text() -> str:
+    """The labels and the trained-regime rule in one paragraph, for every chapter's verdict box."""
+    pct = 100 * settings()["trained_loss_fraction"]
+    return (f"Labels: *reproduced* (significant in the claimed direction), *contradicted* (significant against "
+            f"it), *inconclusive* (neither), *not tested* (with the reason). Each verdict states its test; every "
+            f"interval is 95 %, on ≥ {settings()['min_seeds']} seeds per value. Claims about the state of trained "
+            f"networks are judged only on models whose final training loss fell to ≤ {pct:g} % of its initial "
+            f"value in every seed.")
+
+
+def regime_description(frame: pd.DataFrame, model: str = "model_name") -> str:
+    """How many models of a trained study reached the trained regime in every seed, naming those that did not."""
+    s = settings()
+    reached = reached_regime(frame, s["trained_loss_fraction"]).groupby(frame[model]).all()
+    missing = [str(m) for m, ok in reached.items() if not ok]
+    head = (f"trained regime (final training loss ≤ {100 * s['trained_loss_fraction']:g} % of its initial value "
+            f"in every seed) reached by {int(reached.sum())} of {len(reached)} models")
+    return head + (f"; not reached: {', '.join(missing)}" if missing else "")
+
+
+def verdict_records(chapter: str, verdicts: dict[str, Verdict], regime: str) -> list[dict[str, Any]]:
+    """Rows for the summary chapter (:data:`RECORD_COLUMNS`); ``regime`` says what the chapter's runs
+    reached (:func:`regime_description`, or e.g. ``"no training: at initialisation"``)."""
+    rows = []
+    for key, v in verdicts.items():
+        c = claim(key)
+        rows.append({"id": key, "checklist": int(c["checklist"]), "paper": c["paper"], "chapter": chapter,
+                     "role": c.get("role", "paper"), "kind": c.get("kind", "trend"), "claim": v.claim,
+                     "evidence": v.evidence, "test": v.test, "label": v.label, "reason": v.reason,
+                     "regime": regime})
+    return rows
+
+
+def collect_verdicts(folder: str | os.PathLike) -> pd.DataFrame:
+    """Every chapter's verdict records from the executed notebooks in ``folder`` (one preset's
+    executions), ordered by the paper.md §7 checklist item."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        if path.name.endswith((".failed.ipynb", ".tmp.ipynb")):
+            continue
+        for cell in json.loads(path.read_text())["cells"]:
+            for out in cell.get("outputs", []):
+                if out.get("metadata", {}).get("scrapbook", {}).get("name") == VERDICT_RECORDS:
+                    rows.extend(json.loads(out["data"]["application/papermill.record/text/plain"]))
+    frame = pd.DataFrame(rows, columns=RECORD_COLUMNS)
+    return frame.sort_values(["checklist", "chapter", "id"], kind="stable").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# the chapters' studies
+# ----------------------------------------------------------------------------------------------
+
+def study_verdicts(study: Any, ids: list[str], *, x_label: str, frame: pd.DataFrame | None = None) -> dict[str, Verdict]:
+    """:func:`judge_axis` for each claim id along ``study.axis``, on the judged runs at the selected LRs
+    (``frame``: a subset of ``study.chosen``, e.g. one variant)."""
+    frame = study.chosen if frame is None else frame
+    for cid in ids:
+        metric = claim(cid)["metric"]
+        if metric not in frame:
+            raise ValueError(f"claim {cid!r} needs column {metric!r}, which the study lacks "
+                             "(is the probe Gram or the measurement off?)")
+    return {cid: judge_axis(frame, study.axis, cid, x_label=x_label) for cid in ids}
+
+
+VARIANTS: dict[tuple[bool, bool], str] = {(False, False): "plain", (False, True): "+skip", (True, False): "+BN",
+                                          (True, True): "+skip+BN"}
+
+
+def variant_name(bn: bool, skip: bool) -> str:
+    """The Fig. 4 variant of a CNN-β-ℓ with BatchNorm ``bn`` and skip connections ``skip``."""
+    return VARIANTS[(bool(bn), bool(skip))]
+
+
+def with_variants(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``variant`` column naming each run's Fig. 4 variant."""
+    return frame.assign(variant=[variant_name(b, s) for b, s in zip(frame["model.bn"], frame["model.skip"])])
+
+
+def variant_verdicts(study: Any) -> dict[str, Verdict]:
+    """The Fig. 4 claims (``bn_skip_*``): depth trends of the plain, +skip and +BN variants, and
+    +skip+BN against the other variants at the largest depth."""
+    frame = with_variants(study.chosen)
+    verdicts: dict[str, Verdict] = {}
+    for cid, variant in (("bn_skip_plain_min_cos", "plain"), ("bn_skip_skip_min_cos", "+skip"),
+                         ("bn_skip_bn_min_cos", "+BN")):
+        verdicts[cid] = judge_axis(frame[frame["variant"] == variant], study.axis, cid, x_label="β")
+    depth = frame[study.axis].max()
+    deepest = frame[frame[study.axis] == depth]
+    for cid in ("bn_skip_best_loss", "bn_skip_best_min_cos", "bn_skip_best_test_acc"):
+        verdicts[cid] = judge_best(deepest, "variant", cid, where=f"β = {depth}")
+    return verdicts
+
+
+def initialisation_verdicts(at_init: pd.DataFrame, linear: Any, mnist: Any | None = None) -> dict[str, Verdict]:
+    """Thm 6.1 claims (``orth_*``/``gauss_*``) from three sources.
+
+    ``at_init``: :func:`gradconf.init_confusion.init_scheme_draws` with inits ``orthogonal`` and ``gaussian``
+    (draws are the unit); ``linear``: the ``init_linear`` study (deep linear nets trained briefly);
+    ``mnist``: the ``init_mnist`` study, judged per activation at the largest depth."""
+    draws = at_init.rename(columns={"draw": "seed"})
+    orthogonal, gaussian = draws[draws["init"] == "orthogonal"], draws[draws["init"] == "gaussian"]
+    verdicts = {
+        "orth_init_cos_flat": judge_axis(orthogonal, "depth", "orth_init_cos_flat", x_label="depth", unit="draw"),
+        "orth_init_eta_bound": judge_axis(orthogonal, "depth", "orth_init_eta_bound", x_label="depth", unit="draw"),
+        "gauss_init_cos_depth": judge_axis(gaussian, "depth", "gauss_init_cos_depth", x_label="depth", unit="draw"),
+    }
+    chosen = linear.chosen
+    verdicts["orth_train_loss_flat"] = judge_axis(chosen[chosen["init.scheme"] == "orthogonal"], linear.axis,
+                                                  "orth_train_loss_flat", x_label="depth")
+    verdicts["gauss_train_loss_depth"] = judge_axis(chosen[chosen["init.scheme"] == "gaussian"], linear.axis,
+                                                    "gauss_train_loss_depth", x_label="depth")
+    if mnist is not None:
+        deepest = mnist.chosen[mnist.chosen[mnist.axis] == mnist.chosen[mnist.axis].max()]
+        for activation, group in deepest.groupby("model.activation"):
+            verdicts[f"orth_mnist_best_loss__{activation}"] = judge_best(
+                group, "init.scheme", "orth_mnist_best_loss",
+                where=f"{activation}, depth {group[mnist.axis].iloc[0]}")
+    return verdicts
