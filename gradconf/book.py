@@ -62,8 +62,26 @@ def notebook_parameters(notebook: str, preset: str, **overrides: Any) -> dict[st
     unknown = (set(overrides) | injected_parameter_names()) - set(params) - {"preset"}
     if unknown:
         raise ValueError(f"unknown parameters {sorted(unknown)} for {notebook}; allowed: {sorted(params)}")
-    params.update({k: v for k, v in overrides.items() if v is not None})
+    params.update({k: _read_override(k, v, params[k]) for k, v in overrides.items() if v is not None})
     return params
+
+
+def _read_override(name: str, value: Any, preset_value: Any) -> Any:
+    """papermill's ``-p`` passes a list as its text (``'[32, 512]'``): read text as YAML unless the parameter
+    is itself text, and check that a list stays a list and a number a number."""
+    if isinstance(value, str) and not isinstance(preset_value, str):
+        from .cli import UsageError, parse_value
+
+        try:
+            value = parse_value(value)
+        except UsageError as err:
+            raise ValueError(f"parameter {name}: {err}") from None
+    expected = (list if isinstance(preset_value, list) else (int, float) if isinstance(preset_value, (int, float))
+                and not isinstance(preset_value, bool) else None)
+    if expected is not None and (not isinstance(value, expected) or isinstance(value, bool)):
+        raise ValueError(f"parameter {name} takes a {'list' if expected is list else 'number'} like "
+                         f"{preset_value!r}, got {value!r}")
+    return value
 
 
 def injected_parameter_names() -> set[str]:

@@ -29,8 +29,8 @@ IMAGE_DATASETS: dict[str, dict[str, Any]] = {
 def results_store(preset: str) -> ResultStore:
     """The result store of a preset: ``$GRADCONF_RESULTS/<preset>``, else ``~/.cache/gradconf/results``.
 
-    Runs are keyed by their config and by the code that computes them, so a store is never stale;
-    ``python -m gradconf book`` points it at ``results/`` in the project.
+    Runs are keyed by their config and the compute version (``experiment.COMPUTE_VERSION``);
+    ``python -m gradconf book`` points it at ``results/`` in the project, the committed store.
     """
     root = os.environ.get(RESULTS_ENV) or Path.home() / ".cache" / "gradconf" / "results"
     return ResultStore(Path(root) / preset)

@@ -45,3 +45,15 @@ def pytest_collection_modifyitems(config, items):
         if absent[path.stem]:
             item.add_marker(pytest.mark.skip(reason=f"{path.stem} needs one of {notebook_datasets(path.stem)}; "
                                                     "set GRADCONF_DATA"))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say in one line why data tests were skipped and how to run them (a silent skip reads as a pass)."""
+    if shared_data_root() is not None:
+        return
+    skipped = terminalreporter.stats.get("skipped", [])
+    n = sum(1 for r in skipped if "GRADCONF_DATA" in str(getattr(r, "longrepr", "")))
+    if n:
+        terminalreporter.write_line(f"{n} tests skipped because GRADCONF_DATA is not set: run "
+                                    "`GRADCONF_DATA=../shared/data make test` (or point it at your verified "
+                                    "MNIST/CIFAR-10 folder) to run them.", yellow=True, bold=True)

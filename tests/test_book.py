@@ -118,6 +118,29 @@ def test_summary_collects_the_verdicts_every_chapter_recorded():
     assert list(table.checklist) == sorted(table.checklist)
 
 
+def test_the_intro_rerun_example_works_as_printed(tmp_path):
+    """book/intro.md's jupytext | papermill example, verbatim except for the preset (smoke) and the output path."""
+    import subprocess
+    import sys
+
+    intro = (ROOT / "book" / "intro.md").read_text()
+    block = re.search(r"```bash\n(.*?)```", intro, re.S).group(1)
+    command = " ".join(line.rstrip("\\").strip() for line in block.splitlines() if not line.startswith("pip "))
+    assert "-p widths '[32, 512]'" in command and "-p preset book" in command
+    command = command.replace("-p preset book", "-p preset smoke").replace("out.ipynb", str(tmp_path / "out.ipynb"))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads((tmp_path / "out.ipynb").read_text())
+    printed = "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                      for c in out["cells"] for o in c.get("outputs", []))
+    assert "'widths': [32, 512]" in printed and "'draws': 50" in printed
+    bad = subprocess.run(["bash", "-o", "pipefail", "-c", command.replace("'[32, 512]'", "'[32, 512'")], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "parameter widths" in bad.stderr + bad.stdout
+
+
 def _glued_texts(notebook: Path) -> dict[str, str]:
     out = {}
     for cell in json.loads(notebook.read_text())["cells"]:

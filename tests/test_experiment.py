@@ -158,3 +158,17 @@ def test_papermill_refuses_unknown_parameters(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError, match=r"unknown parameters \['drwas'\]"):
         papermill.execute_notebook(str(src), str(tmp_path / "bad.ipynb"), parameters={"drwas": 2},
                                    kernel_name="python3", progress_bar=False)
+
+
+def test_notebook_parameters_read_papermill_text_as_yaml():
+    from gradconf.book import notebook_parameters
+
+    p = notebook_parameters("width_depth_init", "smoke", widths="[32, 512]", draws=5, activation="relu")
+    assert p["widths"] == [32, 512] and p["draws"] == 5 and p["activation"] == "relu"
+    assert notebook_parameters("cnn_depth", "smoke", depths="[10, 16]")["depths"] == [10, 16]
+    with pytest.raises(ValueError, match="parameter widths: cannot read"):
+        notebook_parameters("width_depth_init", "smoke", widths="[32, 512")
+    with pytest.raises(ValueError, match="parameter widths takes a list"):
+        notebook_parameters("width_depth_init", "smoke", widths="32")
+    with pytest.raises(ValueError, match="parameter draws takes a number"):
+        notebook_parameters("width_depth_init", "smoke", draws="[5]")
