@@ -154,27 +154,55 @@ def executed_metadata(executed: str | os.PathLike) -> dict[str, Any] | None:
     return json.loads(path.read_text()).get("metadata", {}).get(METADATA_KEY)
 
 
-def stale_reason(source: str | os.PathLike, executed: str | os.PathLike) -> str | None:
-    """Why ``executed`` no longer matches its jupytext ``source`` (``None`` when it does)."""
+def stale_reason(source: str | os.PathLike, executed: str | os.PathLike, preset: str | None = None,
+                 parameters: dict[str, Any] | None = None) -> str | None:
+    """Why ``executed`` no longer matches what it would be executed from now (``None`` when current).
+
+    The one definition of stale, used by ``make book`` (what to re-execute) and by CI (a committed
+    execution must be current): the notebook source, the package (every ``gradconf/*.py`` and ``*.yaml``),
+    the preset and parameters when given, and for the summary the executions it read."""
     meta = executed_metadata(executed)
     if meta is None:
         return f"{executed} is missing or was not executed by gradconf.book"
     if meta.get("source_sha256") != source_digest(source):
         return f"{executed} was executed from an older version of {source}"
+    if meta.get("package_sha256") != package_digest():
+        return f"{executed} was executed with an older version of the gradconf package"
+    if preset is not None and meta.get("preset") != preset:
+        return f"{executed} was executed at preset {meta.get('preset')!r}, not {preset!r}"
+    if parameters is not None and meta.get("parameters") != parameters:
+        return f"{executed} was executed with parameters {meta.get('parameters')}, not {parameters}"
     if reads_executions(Path(source).stem) and meta.get("inputs_sha256") != sibling_digests(executed):
         return f"{executed} read executions that have changed since (re-execute it last)"
     return None
 
 
 def needs_execution(source: Path, output: Path, preset: str, parameters: dict[str, Any]) -> bool:
-    meta = executed_metadata(output)
-    return meta is None or any((
-        meta.get("source_sha256") != source_digest(source),
-        meta.get("package_sha256") != package_digest(),
-        meta.get("preset") != preset,
-        meta.get("parameters") != parameters,
-        reads_executions(source.stem) and meta.get("inputs_sha256") != sibling_digests(output),
-    ))
+    """Whether ``output`` is stale by :func:`stale_reason` for this preset and these parameters."""
+    return stale_reason(source, output, preset, parameters) is not None
+
+
+class RecomputeRequired(RuntimeError):
+    """Executing the requested notebooks would compute runs that the result store does not hold."""
+
+
+def notebook_sweeps(notebook: str) -> list[str]:
+    """The named sweeps (sweeps.yaml) whose runs ``notebook`` reads from the result store."""
+    return list(_notebook_presets().get(notebook, {}).get("sweeps", []))
+
+
+def pending_runs(notebooks: list[str], preset: str) -> dict[str, str]:
+    """Per sweep the ``notebooks`` read at ``preset``: how many runs the store lacks (``"≥ N"`` while an LR
+    pilot is incomplete, since its later stages depend on it). Sweeps with nothing missing are left out."""
+    from .studies import pending_sweep_runs, results_store
+
+    store = results_store(preset)
+    out = {}
+    for sweep in dict.fromkeys(s for nb in notebooks for s in notebook_sweeps(nb)):
+        missing, final = pending_sweep_runs(sweep, preset, store)
+        if missing:
+            out[sweep] = f"{missing}" if final else f"≥ {missing}"
+    return out
 
 
 def _device_description() -> str:
@@ -308,8 +336,12 @@ class BookLayout:
 
 
 def execute_all(root: str | os.PathLike, preset: str, *, only: list[str] | None = None, force: bool = False,
-                progress: bool = True, log=print) -> dict[str, float]:
-    """Execute every notebook (or ``only`` those) at ``preset``; return wall seconds per executed notebook."""
+                recompute: bool = False, progress: bool = True, log=print) -> dict[str, float]:
+    """Execute every stale notebook (or ``only`` those) at ``preset``; return wall seconds per executed notebook.
+
+    Executing from the result store is cheap; computing runs is not. Unless ``recompute`` (or at preset
+    ``smoke``, which is seconds), a notebook that would compute runs the store lacks stops everything
+    before it starts, with :class:`RecomputeRequired` saying which sweeps and how many runs."""
     layout = BookLayout(Path(root).resolve())
     sources = layout.sources
     if only:
@@ -318,6 +350,15 @@ def execute_all(root: str | os.PathLike, preset: str, *, only: list[str] | None 
             raise ValueError(f"unknown notebooks {sorted(unknown)}; known: {[s.stem for s in sources]}")
         sources = [s for s in sources if s.stem in only]
     sources = sorted(sources, key=lambda s: reads_executions(s.stem))  # summaries after what they read
+    todo = [s.stem for s in sources if force or needs_execution(s, layout.output(s, preset), preset, {})]
+    if preset != "smoke" and not recompute:
+        pending = pending_runs(todo, preset)
+        if pending:
+            listed = ", ".join(f"{sweep}: {n} runs" for sweep, n in pending.items())
+            raise RecomputeRequired(
+                f"executing {', '.join(todo)} at preset {preset} would compute runs the store lacks ({listed}); "
+                f"run the sweeps first (python -m gradconf run SWEEP --preset {preset} --store results/{preset}) "
+                "or pass --recompute")
     walls: dict[str, float] = {}
     for i, source in enumerate(sources, 1):
         output = layout.output(source, preset)

@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     p_book.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="execute only these notebooks")
     p_book.add_argument("--force", action="store_true", help="re-execute notebooks even when up to date")
     p_book.add_argument("--no-build", action="store_true", help="execute only; do not build the HTML")
+    p_book.add_argument("--recompute", action="store_true",
+                        help="allow executing notebooks to compute runs the result store lacks (hours for the "
+                             "trained chapters); without it such a run stops before it starts and says what is missing")
     p_book.add_argument("--root", default=".", help="repository root (default: .)")
     args = parser.parse_args(argv)
     try:
@@ -157,15 +160,19 @@ def _book(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from .book import build_html, execute_all
+    from .book import RecomputeRequired, build_html, execute_all
     from .studies import RESULTS_ENV
 
     root = Path(args.root).resolve()
     # Notebooks that train networks keep their runs in a result store (gradconf.studies.results_store).
     os.environ.setdefault(RESULTS_ENV, str(root / "results"))
     start = time.perf_counter()
-    walls = execute_all(root, args.preset, only=args.only, force=args.force, progress=True,
-                        log=lambda m: print(m, flush=True))
+    try:
+        walls = execute_all(root, args.preset, only=args.only, force=args.force, recompute=args.recompute,
+                            progress=True, log=lambda m: print(m, flush=True))
+    except RecomputeRequired as err:
+        print(f"gradconf book: {err}", file=sys.stderr, flush=True)
+        return 2
     print(f"executed {len(walls)} notebook(s) in {sum(walls.values()):.0f} s", flush=True)
     if not args.no_build:
         if args.preset != "book":

@@ -143,6 +143,24 @@ def run_study(
     )
 
 
+def sweep_overrides(sweep: str, preset: str) -> dict[str, Any]:
+    """The overrides the chapters apply to ``sweep``: a CIFAR-10 sweep runs on :func:`image_dataset`."""
+    from .sweeps import sweep_configs
+
+    first = sweep_configs(sweep, preset)[0]
+    return dict(IMAGE_DATASETS[image_dataset()]) if first.dataset == "cifar10" else {}
+
+
+def pending_sweep_runs(sweep: str, preset: str, store: ResultStore) -> tuple[int, bool]:
+    """How many runs of ``sweep`` at ``preset`` (as the chapters run it) ``store`` lacks, and whether that count
+    is final (an incomplete LR pilot hides the stages after it)."""
+    for name, stage in sweep_stages(sweep, preset, store, overrides=sweep_overrides(sweep, preset)):
+        absent = sum(not store.has(c.key) for c in stage)
+        if absent:
+            return absent, name in ("all runs", "judged seeds")
+    return 0, True
+
+
 def image_study(sweep: str, preset: str, axis: str, *, values: list | None, seeds: list | None, lrs: list | None,
                 epochs: int | None, n_train: int | None, by: tuple[str, ...] = ()) -> Study:
     """The CNN chapters' study (paper Figs. 2-4): :func:`run_study` on :func:`image_dataset` (CIFAR-10,

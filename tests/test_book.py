@@ -50,7 +50,7 @@ def test_checked_cells_glue_nothing(source):
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
 def test_executions_are_current_and_hold_figures(source, preset):
     executed = LAYOUT.output(source, preset)
-    reason = stale_reason(source, executed)
+    reason = stale_reason(source, executed, preset, {})
     assert reason is None, f"{reason}: run python -m gradconf book --preset {preset} --only {source.stem}"
     meta = json.loads(executed.read_text())["metadata"]["gradconf"]
     assert meta["preset"] == preset and meta["parameters"] == {}
@@ -78,9 +78,32 @@ def test_staleness_is_detected(tmp_path):
     assert stale_reason(source, copy) is None
     assert not needs_execution(source, copy, "smoke", {})
     assert needs_execution(source, copy, "book", {}) and needs_execution(source, copy, "smoke", {"draws": 3})
+    assert "preset 'smoke', not 'book'" in stale_reason(source, copy, "book")
+    # one meaning of stale: a package edit makes an execution stale for CI exactly as for `make book`
+    nb = json.loads(copy.read_text())
+    nb["metadata"]["gradconf"]["package_sha256"] = "0" * 64
+    edited = tmp_path / "edited.ipynb"
+    edited.write_text(json.dumps(nb))
+    assert "older version of the gradconf package" in stale_reason(source, edited)
+    assert needs_execution(source, edited, "smoke", {})
     source.write_text(source.read_text() + "\n# %%\nprint(1)\n")
     assert "older version" in stale_reason(source, copy)
     assert "missing" in stale_reason(source, tmp_path / "absent.ipynb")
+
+
+def test_book_refuses_to_compute_missing_runs_without_recompute(tmp_path, monkeypatch, real_data_root):
+    from gradconf.book import RecomputeRequired, execute_all, notebook_sweeps, pending_runs
+
+    monkeypatch.setenv("GRADCONF_DATA", str(real_data_root))
+    monkeypatch.setenv("GRADCONF_RESULTS", str(tmp_path / "empty-store"))
+    assert notebook_sweeps("mlp_sweeps") == ["mlp_depth", "mlp_width"] and notebook_sweeps("sgd_floor") == []
+    pending = pending_runs(["mlp_sweeps", "sgd_floor"], "book")
+    assert set(pending) == {"mlp_depth", "mlp_width"} and pending["mlp_depth"].startswith("≥ ")
+    with pytest.raises(RecomputeRequired, match=r"mlp_depth: ≥ \d+ runs.*--recompute"):
+        execute_all(ROOT, "book", only=["mlp_sweeps"], force=True, log=lambda m: None)
+    # the committed store holds every run the book's trained chapters read
+    monkeypatch.setenv("GRADCONF_RESULTS", str(ROOT / "results"))
+    assert pending_runs([s.stem for s in SOURCES], "book") == {}
 
 
 def test_summary_is_stale_when_a_chapter_it_read_changes(tmp_path):
