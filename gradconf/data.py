@@ -111,10 +111,15 @@ class ArrayDataset:
         """
         if n is None:
             return self
-        if not 0 < n <= len(self):
-            raise ValueError(f"cannot take {n} examples from {self.name}, which has {len(self)}")
-        idx = torch.randperm(len(self), generator=generator)[:n].sort().values.to(self.x.device)
+        idx = subset_indices(len(self), n, generator, self.name).to(self.x.device)
         return ArrayDataset(self.x[idx], self.y[idx], self.name, self.classes)
+
+
+def subset_indices(total: int, n: int, generator: torch.Generator, name: str = "the dataset") -> torch.Tensor:
+    """The sorted indices of :meth:`ArrayDataset.subset` (a loader takes them before converting to float)."""
+    if not 0 < n <= total:
+        raise ValueError(f"cannot take {n} examples from {name}, which has {total}")
+    return torch.randperm(total, generator=generator)[:n].sort().values
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:
@@ -196,13 +201,18 @@ def _mnist_arrays(root: Path, split: str, checks: tuple) -> tuple[np.ndarray, np
 def load_mnist(
     split: str = "train", root: str | os.PathLike | None = None, *, normalize: bool = True,
     download: bool = False, checksums: dict[str, tuple[str, ...]] | None = None,
+    n: int | None = None, generator: torch.Generator | None = None,
 ) -> ArrayDataset:
-    """MNIST as ``x`` float32 (n, 1, 28, 28) scaled to [0, 1] (then standardised) and ``y`` int64."""
+    """MNIST as ``x`` float32 (n, 1, 28, 28) scaled to [0, 1] (then standardised) and ``y`` int64.
+
+    ``n`` with ``generator``: the same examples as ``.subset(n, generator)``, taken before the conversion to
+    float (a run on a subset does not pay for converting the whole split)."""
     _check_split(split)
     base = data_root(root)
     if download:
         download_dataset("mnist", base)
     images, labels = _mnist_arrays(base, split, tuple(sorted((checksums or MNIST_FILES).items())))
+    images, labels = _take(images, labels, n, generator, f"MNIST-{split}")
     x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
     if normalize:
         x = (x - MNIST_MEAN[0]) / MNIST_STD[0]
@@ -231,17 +241,30 @@ def _cifar_arrays(root: Path, split: str, checks: tuple) -> tuple[np.ndarray, np
 def load_cifar10(
     split: str = "train", root: str | os.PathLike | None = None, *, normalize: bool = True,
     download: bool = False, checksums: dict[str, tuple[str, ...]] | None = None,
+    n: int | None = None, generator: torch.Generator | None = None,
 ) -> ArrayDataset:
-    """CIFAR-10 as ``x`` float32 (n, 3, 32, 32), per-channel standardised, and ``y`` int64."""
+    """CIFAR-10 as ``x`` float32 (n, 3, 32, 32), per-channel standardised, and ``y`` int64 (``n``,
+    ``generator``: a subset taken before the conversion, as in :func:`load_mnist`)."""
     _check_split(split)
     base = data_root(root)
     if download:
         download_dataset("cifar10", base)
     images, labels = _cifar_arrays(base, split, tuple(sorted((checksums or CIFAR_FILES).items())))
+    images, labels = _take(images, labels, n, generator, f"CIFAR10-{split}")
     x = torch.from_numpy(images).to(torch.float32) / 255.0
     if normalize:
         x = (x - torch.tensor(CIFAR_MEAN).reshape(1, 3, 1, 1)) / torch.tensor(CIFAR_STD).reshape(1, 3, 1, 1)
     return ArrayDataset(x, torch.from_numpy(labels), f"CIFAR10-{split}", CIFAR_CLASSES)
+
+
+def _take(images: np.ndarray, labels: np.ndarray, n: int | None, generator: torch.Generator | None,
+          name: str) -> tuple[np.ndarray, np.ndarray]:
+    if n is None:
+        return images, labels
+    if generator is None:
+        raise ValueError("a subset needs a seeded generator (the same one .subset would use)")
+    idx = subset_indices(len(labels), n, generator, name).numpy()
+    return images[idx], labels[idx]
 
 
 def _check_split(split: str) -> None:

@@ -200,8 +200,9 @@ def load_run_data(config: RunConfig, root: str | os.PathLike | None = None) -> t
         return (ArrayDataset(x[:config.n_train], y[:config.n_train], "sphere-train", ("-", "+")),
                 ArrayDataset(x[config.n_train:], y[config.n_train:], "sphere-test", ("-", "+")))
     gen = torch.Generator().manual_seed(config.seed + 11)
-    train_set = load_dataset(config.dataset, "train", root).subset(config.n_train, gen)
-    test_set = load_dataset(config.dataset, "test", root).subset(config.n_test, gen)
+    # the subset is taken before the conversion to float (same examples as ArrayDataset.subset)
+    train_set = load_dataset(config.dataset, "train", root, n=config.n_train, generator=gen)
+    test_set = load_dataset(config.dataset, "test", root, n=config.n_test, generator=gen)
     return train_set.downsample(config.downsample), test_set.downsample(config.downsample)
 
 

@@ -217,3 +217,16 @@ def test_download_clears_orphan_parts_and_names_the_bad_mirror(tiny_mnist, tmp_p
     with pytest.raises(DataNotFoundError) as err:
         data.download_dataset("mnist", dest2, mirrors=(mirror,))
     assert "it was discarded" in str(err.value) and mirror in str(err.value) and ".part" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10"])
+def test_subset_before_conversion_gives_the_same_examples(name, real_data_root):
+    from gradconf.data import available, load_dataset
+
+    if not available(name, real_data_root):
+        pytest.skip(f"{name} is not in GRADCONF_DATA")
+    late = load_dataset(name, "test", real_data_root).subset(300, torch.Generator().manual_seed(5))
+    early = load_dataset(name, "test", real_data_root, n=300, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(late.x, early.x) and torch.equal(late.y, early.y)
+    with pytest.raises(ValueError, match="seeded generator"):
+        load_dataset(name, "test", real_data_root, n=300)
