@@ -398,8 +398,38 @@ def stage_book(root: str | os.PathLike, dest: str | os.PathLike, preset: str) ->
     return dest
 
 
+MATHJAX_STATIC = "_build/.mathjax"  # _config.yml's html_static_path; mathjax_path is relative to _static
+
+
+def mathjax_source() -> Path:
+    """The MathJax 2.7 files of the ``jupyter-server-mathjax`` package (a registry install, no CDN).
+
+    Found without importing the package, whose ``__init__`` needs a Jupyter server."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("jupyter_server_mathjax")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the book renders math offline with jupyter-server-mathjax: pip install -e '.[book]'")
+    static = Path(list(spec.submodule_search_locations)[0]) / "static"
+    if not (static / "MathJax.js").exists():
+        raise RuntimeError(f"{static} holds no MathJax.js; reinstall jupyter-server-mathjax")
+    return static
+
+
+def stage_mathjax(root: str | os.PathLike) -> Path:
+    """Copy MathJax under ``<root>/_build/.mathjax/mathjax`` so that the build serves it from ``_static``."""
+    import shutil
+
+    dest = Path(root) / MATHJAX_STATIC / "mathjax"
+    if not (dest / "MathJax.js").exists():
+        shutil.copytree(mathjax_source(), dest, dirs_exist_ok=True)
+    return dest
+
+
 def build_html(root: str | os.PathLike, *, path_output: str | os.PathLike | None = None) -> subprocess.CompletedProcess:
-    """``jupyter-book build <root> --all -W -n --keep-going``; raises ``RuntimeError`` with the log on failure."""
+    """``jupyter-book build <root> --all -W -n --keep-going``, with MathJax served from the build itself (no
+    network); raises ``RuntimeError`` with the log on failure."""
+    stage_mathjax(root)
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(root), "--all", "-W", "-n", "--keep-going"]
     if path_output is not None:

@@ -211,6 +211,27 @@ def smoke_html():
     return dest / "_build" / "html"
 
 
+def test_browser_check_flags_raw_tex_and_blocks_the_network(tmp_path):
+    from gradconf.browser import check_page, find_chromium
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("no chromium on PATH (CI installs it)")
+    page = tmp_path / "raw.html"
+    # a page whose MathJax would come from a CDN: offline, its math stays raw TeX and the check says so
+    page.write_text('<html><head><script src="https://cdn.jsdelivr.net/npm/mathjax@2/MathJax.js"></script></head>'
+                    '<body><main><p>Loss <span class="math">\\(F(w) = \\frac1N\\sum_i f_i(w)\\)</span></p></main></body></html>')
+    report = check_page(page, chromium)
+    assert report["loaded"] and not report["mathjax"] and report["raw_tex"]
+
+
+def test_math_is_served_from_the_build_not_a_cdn(smoke_html):
+    page = (smoke_html / "book" / "confusion_definition.html").read_text()
+    scripts = re.findall(r'<script[^>]*src="([^"]*[Mm]ath[Jj]ax[^"]*)"', page)
+    assert scripts and all(not s.startswith(("http:", "https:", "//")) for s in scripts), scripts
+    assert (smoke_html / "_static" / "mathjax" / "MathJax.js").exists()
+
+
 def test_smoke_book_builds_with_warnings_as_errors(smoke_html):
     for source in SOURCES:
         assert (smoke_html / "book" / f"{source.stem}.html").exists()
@@ -233,6 +254,10 @@ def test_chapters_render_in_headless_chromium(smoke_html):
         assert report["loaded"], f"{page} did not load: {report.get('stderr')}"
         assert not report["errors"], f"{page} shows error text: {report['errors']}"
         assert not report["broken_images"], f"{page} has images that do not decode: {report['broken_images']}"
+        # math must render with the network blocked (check_page runs Chromium offline)
+        assert not report["raw_tex"], f"{page} shows raw TeX: {report['raw_tex'][:3]}"
+        if 'class="math' in html.read_text():
+            assert report["mathjax"] and report["typeset"] > 0, f"{page}: MathJax did not typeset its math offline"
         if page in IDS:
             assert len(report["images"]) >= 1, f"{page} shows no figure"
         screenshot(html, shots / f"{page}.png", chromium)
