@@ -9,7 +9,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV)/bin/python -m pip install -q -r requirements.txt -e .
 	touch $(STAMP)
 
-.PHONY: venv test book smoke bench
+.PHONY: venv test book smoke bench bench-full
 venv: $(STAMP)
 
 # Unit tests, nbval on every smoke execution (tests/notebooks), the -W book build and the browser check.
@@ -23,5 +23,9 @@ book: $(STAMP)
 smoke: $(STAMP)
 	$(VENV)/bin/python -m gradconf book --preset smoke --no-build
 
+# Gram-engine costs as ratios to one forward+backward; the default stays under 4 GB (see the script).
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_gram.py
+
+bench-full: $(STAMP)
+	$(VENV)/bin/python benchmarks/bench_gram.py --full
