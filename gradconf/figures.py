@@ -5,7 +5,8 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import seaborn as sns
-from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter, NullLocator, ScalarFormatter
+from matplotlib.ticker import (FixedLocator, FormatStrFormatter, LogLocator, NullFormatter, NullLocator,
+                               ScalarFormatter)
 
 from .studies import Study
 
@@ -28,6 +29,8 @@ def log_y(ax: Any) -> None:
     if lo <= 0 or hi / lo < 10:
         return
     ax.set_yscale("log")
+    # ticks at 1, 2 and 5 of each decade, so that a range of one or two decades carries several labels
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
 
@@ -148,27 +151,39 @@ def probe_figure(studies: dict[str, Study], *, palette: str = "colorblind") -> A
 
 def variant_figure(study: Study) -> Any:
     """Paper Fig. 4: final training loss, minimum cosine and test accuracy against depth for the four
-    BN/skip variants (mean ± std over seeds), plus the training-loss curves at the largest depth."""
+    BN/skip variants (mean ± std over seeds), plus the training-loss curves at the largest depth.
+
+    One fixed colour and marker per variant in every panel; a variant whose every run at a depth diverged
+    has no point there, and the figure names it below the panels; the legend sits outside the data."""
     from .verdicts import variant_name
 
     order = ["plain", "+skip", "+BN", "+skip+BN"]
+    colours = dict(zip(order, sns.color_palette("colorblind", len(order))))
     chosen = study.chosen.assign(variant=[variant_name(b, s) for b, s in zip(study.chosen["model.bn"],
                                                                             study.chosen["model.skip"])])
     epochs = study.epochs.assign(variant=[variant_name(b, s) for b, s in zip(study.epochs["model.bn"],
                                                                             study.epochs["model.skip"])])
-    fig, ax = plt.subplots(1, 4, figsize=(16, 3.8))
+    fig, ax = plt.subplots(1, 4, figsize=(16, 4.4))
     panels = (("final_train_loss", "(a) final training loss"), ("final_cos_min", "(b) min cosine, last epoch"),
               ("final_test_acc", "(c) test accuracy"))
+    kw = dict(hue="variant", hue_order=order, palette=colours, style="variant", style_order=order, markers=True,
+              dashes=False, errorbar="sd")
     for a, (metric, title) in zip(ax, panels):
-        sns.lineplot(data=chosen, x=study.axis, y=metric, hue="variant", hue_order=order, style="variant",
-                     style_order=order, markers=True, dashes=False, errorbar="sd", ax=a, legend=a is ax[0])
+        sns.lineplot(data=chosen, x=study.axis, y=metric, ax=a, legend=False, **kw)
         a.set(title=title, xlabel="depth β", ylabel="")
     # epoch 0 is evaluated in eval mode, where fresh BatchNorm is the identity: leave it out, as in Fig. 2
     deepest = epochs[(epochs[study.axis] == epochs[study.axis].max()) & (epochs["epoch"] >= 1)]
-    sns.lineplot(data=deepest, x="epoch", y="train_loss", hue="variant", hue_order=order, errorbar="sd",
-                 ax=ax[3], legend=False)
-    ax[3].set(title=f"(d) training loss, β = {deepest[study.axis].max()}", ylabel="")
-    fig.tight_layout()
+    sns.lineplot(data=deepest, x="epoch", y="train_loss", hue="variant", hue_order=order, palette=colours,
+                 errorbar="sd", ax=ax[3], legend=False)
+    ax[3].set(title=f"(d) training loss, β = {epochs[study.axis].max()}", ylabel="")
+    handles = [plt.Line2D([], [], color=colours[v], marker="o", label=v) for v in order]
+    failed = chosen.groupby(["variant", study.axis])["status"].agg(lambda s: bool((s != "ok").all()))
+    gone = [f"{v} at β = {d}" for (v, d), all_failed in failed.items() if all_failed]
+    fig.legend(handles=handles, loc="lower center", ncol=4, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    if gone:
+        fig.text(0.99, 0.01, "diverged at every run (no point): " + "; ".join(gone), ha="right", va="bottom",
+                 fontsize=8, color="0.3")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
 
 
