@@ -128,3 +128,21 @@ def test_diverged_models_and_model_table_count_failed_runs():
     assert compute_description(study, ok) == "0.0 min for 6 runs"
     assert compute_description(Study("toy", "smoke", "model.depth", chosen, chosen, empty, empty, 90.0, 0)) == (
         "1.5 min for 4 runs")
+
+
+def test_probe_gradient_norm_and_matched_loss_view():
+    from gradconf.measure import confusion_summary
+    from gradconf.studies import Study, fit_frame, matched_loss_frame, probe_gradient_norm
+
+    g = torch.randn(12, 30, generator=torch.Generator().manual_seed(0), dtype=torch.float64) + 0.3
+    summary = {f"probe_{k}": v for k, v in confusion_summary(g @ g.T).items()}
+    norm = probe_gradient_norm(pd.DataFrame([summary]))[0]
+    assert norm == pytest.approx(g.mean(0).norm().item(), rel=1e-9)
+    epochs = pd.DataFrame({"key": ["a"] * 4 + ["b"] * 4, "model.depth": [1] * 4 + [2] * 4, "seed": 0,
+                           "epoch": [0, 1, 2, 3] * 2, "train_loss": [2.0, 0.5, 0.09, 0.05, 2.0, 0.8, 0.3, 0.2],
+                           "cos_min": [-0.1, -0.2, None, -0.4, -0.1, -0.3, -0.35, -0.5], **{k: v for k, v in summary.items()}})
+    study = Study("toy", "smoke", "model.depth", epochs, epochs, epochs, pd.DataFrame(), 0.0, 0)
+    assert len(fit_frame(study)) == 7 and "probe_grad_norm" in fit_frame(study)
+    matched = matched_loss_frame(study, 0.1)
+    # run a is first *measured* below 0.1 at epoch 3 (epoch 2 was not measured); run b never gets there
+    assert matched["key"].tolist() == ["a"] and matched["epoch"].tolist() == [3]
