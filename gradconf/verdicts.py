@@ -185,6 +185,8 @@ def contrast_interval(groups: Sequence[tuple[float, Iterable[float]]], level: fl
         raise ValueError(f"a slope needs at least two distinct values, got {sorted(set(xs))}")
     if min(len(v) for v in values) < 2:
         raise ValueError("every value needs at least two finite runs for a standard error")
+    if log2_x and (xs <= 0).any():
+        raise ValueError(f"a slope per doubling needs positive values of x, got {sorted(set(xs))}")
     u = np.log2(xs) if log2_x else xs
     c = (u - u.mean()) / np.sum((u - u.mean()) ** 2)
     means = np.array([v.mean() for v in values])
@@ -252,10 +254,25 @@ def best_group_label(target: Iterable[float], others: dict[str, Iterable[float]]
     return INCONCLUSIVE, diffs
 
 
+def level() -> float:
+    """The two-sided level of every interval, 1 − 2·alpha (alpha is one-sided, in claims.yaml)."""
+    return 1 - 2 * float(settings()["alpha"])
+
+
+EXPECT = {"trend": ("increase", "decrease"), "bound": ("no increase", "no decrease")}
+
+
 def describe_test(cid: str, x_label: str = "x") -> str:
     """The test that decides claim ``cid``, in words, with its parameters (shown on every verdict)."""
     c = claim(cid)
     kind = c.get("kind", "trend")
+    if kind not in KINDS:
+        raise ValueError(f"claim {cid!r} has unknown kind {kind!r}; allowed: {', '.join(KINDS)}")
+    if kind in EXPECT and c.get("expect") not in EXPECT[kind]:
+        raise ValueError(f"claim {cid!r} ({kind}) must expect one of {EXPECT[kind]}, got {c.get('expect')!r}")
+    if c.get("test"):
+        return c["test"] + (" A deterministic check: reproduced within the tolerance, contradicted outside it."
+                            if kind == "tolerance" else "")
     on = f"log {c['what']}" if c.get("scale") == "log" else c["what"]
     per = f"the least-squares slope of {on} per doubling of {x_label} through the per-value means (Welch " \
           "linear contrast, seeds as the unit, Satterthwaite df)"
@@ -275,14 +292,11 @@ def describe_test(cid: str, x_label: str = "x") -> str:
         return (f"{per}; one-sided against a {grow} of {c['margin']:g} per doubling: reproduced when the 95 % "
                 f"interval's far end stays within it, contradicted when its near end exceeds it (each ≤ 2.5 %).")
     if kind == "best":
-        return (f"Welch differences of {c['what']} between {c['target']} and every other group: reproduced when "
-                "it beats each at one-sided 5 % (intersection–union), contradicted when a rival beats it at "
-                "one-sided 5 %/(k−1) (Bonferroni).")
-    if kind in ("difference", "sign"):
-        return c["test"]
-    if kind == "tolerance":
-        return c["test"] + " A deterministic check: reproduced within the tolerance, contradicted outside it."
-    raise ValueError(f"claim {cid!r} has unknown kind {kind!r}; allowed: {', '.join(KINDS)}")
+        a = 100 * float(settings()["alpha"])
+        return (f"Welch differences of {c['what']} between {c['target']} and every other group that took part: "
+                f"reproduced when it beats each at one-sided {a:g} % (intersection–union), contradicted when a "
+                f"rival beats it at one-sided {a:g} %/(k−1) (Bonferroni).")
+    raise ValueError(f"claim {cid!r} ({kind}) needs a `test` text in claims.yaml")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -319,13 +333,17 @@ def gate(frame: pd.DataFrame, group: str, cid: str, *, label: str, unit: str = "
     c, s = claim(cid), settings()
     metric = metric or c["metric"]
     if "lr_at_edge" in frame and frame["lr_at_edge"].fillna(False).astype(bool).any():
-        edge = [_fmt(v) for v in sorted(set(frame.loc[frame["lr_at_edge"].astype(bool), group]))]
+        edge = [_fmt(v) for v in sorted(set(frame.loc[frame["lr_at_edge"].fillna(False).astype(bool), group]))]
         return Gated(frame, "", "LR at grid edge",
                      f"the selected learning rate is on the edge of the extended grid at {label} = "
                      f"{', '.join(edge)}, so a better one may lie outside it.")
     if "lr_rule" in frame and (frame["lr_rule"] == "judged seeds").any():
         return Gated(frame, "", "LR selected on the judged seeds",
                      "the learning rate was chosen on the same seeds that would be judged (no pilot seed).")
+    if frame.duplicated([group, "seed"]).any():
+        raise ValueError(f"claim {cid!r}: several runs share a ({group}, seed); seeds must be the unit")
+    if c.get("kind") == "best" and c["target"] not in set(frame[group]):
+        raise ValueError(f"claim {cid!r}: no runs of its target {c['target']!r} among {sorted(set(frame[group]))}")
     counts = frame.groupby(group)["seed"].nunique()
     if counts.min() < s["min_seeds"]:
         few = ", ".join(f"{_fmt(k)} ({n})" for k, n in counts.items() if n < s["min_seeds"])
@@ -348,12 +366,15 @@ def gate(frame: pd.DataFrame, group: str, cid: str, *, label: str, unit: str = "
         pct = 100 * s["trained_loss_fraction"]
         notes.append(f"{label} = {', '.join(untrained)} excluded: regime not reached (final training loss "
                      f"above {pct:g} % of its initial value in some {unit})")
-    note = "; ".join(notes) + ". " if notes else ""
     kind = c.get("kind", "trend")
-    needed = 2
-    if kept[group].nunique() < needed or (kind == "best" and c["target"] not in set(kept[group])):
+    left = sorted(set(kept[group]))
+    if notes and len(left) >= 2:  # exclusions depend on the outcome: say what the verdict covers
+        notes.append(f"the verdict covers {label} = {', '.join(_fmt(v) for v in left)} only, not all "
+                     f"{len(counts)} values")
+    note = "; ".join(notes) + ". " if notes else ""
+    if len(left) < 2 or (kind == "best" and c["target"] not in left):
         reason = "regime not reached" if untrained else "diverged"
-        return Gated(kept, note, reason, note + f"Fewer than {needed} usable values of {label} remain.")
+        return Gated(kept, note, reason, note + f"Fewer than 2 usable values of {label} (or not the target) remain.")
     return Gated(kept, note)
 
 
@@ -384,16 +405,18 @@ def judge_axis(frame: pd.DataFrame, x: str, cid: str, *, x_label: str, unit: str
     log = c.get("scale") == "log"
     groups = _groups(g.frame, x, c["metric"], log=False)
     if log and any((v <= 0).any() for _, v in groups):
-        raise ValueError(f"claim {cid!r} is judged on log {c['metric']}, which has values ≤ 0")
-    ci95 = contrast_interval(_groups(g.frame, x, c["metric"], log), 0.95)
-    ci90 = ci95.at(0.90)
+        return Verdict(c["claim"], NOT_TESTED, f"{g.notes}{c['what']} has values ≤ 0, which its log scale cannot take.",
+                       test, "metric not positive")
+    shown = contrast_interval(_groups(g.frame, x, c["metric"], log), level())
+    if shown.se <= 1e-12 * max(1.0, abs(shown.estimate)):  # identical seeds up to rounding
+        return Verdict(c["claim"], NOT_TESTED, f"{g.notes}every {unit} gives the same value at each {x_label}, so the "
+                       "interval has no width.", test, f"no variation across {unit}s")
     if kind == "trend":
-        label = directional_label(ci95, 1.0 if c["expect"] == "increase" else -1.0)
-        shown = ci95
+        label = directional_label(shown, 1.0 if c["expect"] == "increase" else -1.0)
     elif kind == "flat":
-        label, shown = equivalence_label(ci90, float(c["margin"])), ci90
+        label = equivalence_label(shown, float(c["margin"]))
     else:
-        label, shown = bound_label(ci90, float(c["margin"]), 1.0 if c["expect"] == "no increase" else -1.0), ci90
+        label = bound_label(shown, float(c["margin"]), 1.0 if c["expect"] == "no increase" else -1.0)
     (x0, v0), (x1, v1) = groups[0], groups[-1]
     n = sorted({len(v) for _, v in groups})
     n_text = f"{n[0]}" if len(n) == 1 else f"{n[0]}–{n[-1]}"
@@ -412,12 +435,14 @@ def judge_axis_slices(frame: pd.DataFrame, x: str, cid: str, *, x_label: str, un
     across = c["across"]
     sign = 1.0 if c["expect"] == "increase" else -1.0
     test = describe_test(cid, x_label)
-    labels, parts, strict = [], [], 1 - 0.05 / frame[across].nunique()
+    labels, parts, strict = [], [], 1 - 2 * float(settings()["alpha"]) / frame[across].nunique()
     for value, sub in frame.groupby(across, sort=True):
         g = gate(sub, x, cid, label=x_label, unit=unit)
         if g.reason:
             return Verdict(c["claim"], NOT_TESTED, f"at {across} {_fmt(value)}: {g.evidence}", test, g.reason)
-        ci = contrast_interval(_groups(g.frame, x, c["metric"], log=False), 0.95)
+        ci = contrast_interval(_groups(g.frame, x, c["metric"], log=False), level())
+        if g.notes:
+            parts.append(f"at {across} {_fmt(value)}: {g.notes.strip()}")
         label = directional_label(ci, sign)
         if label != REPRODUCED and directional_label(ci.at(strict), sign) != CONTRADICTED:
             label = INCONCLUSIVE
@@ -450,15 +475,16 @@ def judge_best(frame: pd.DataFrame, group: str, cid: str, *, where: str, unit: s
     return Verdict(c["claim"], label, evidence, test)
 
 
-def judge_difference(cid: str, a: Iterable[float], b: Iterable[float], *, evidence: str, margin: float = 0.0,
-                     unit: str = "seed", digits: int = 3) -> Verdict:
-    """A ``difference`` claim, "mean(a) − mean(b) > margin": 95 % Welch interval above the margin →
-    reproduced, below 0 → contradicted."""
+def judge_difference(cid: str, a: Iterable[float], b: Iterable[float], *, evidence: str, unit: str = "seed",
+                     digits: int = 3) -> Verdict:
+    """A ``difference`` claim, "mean(a) − mean(b) > margin" (``margin`` in claims.yaml, default 0): Welch
+    interval above the margin → reproduced, below 0 → contradicted."""
     c = claim(cid)
+    margin = float(c.get("margin", 0.0))
     if min(len(_clean(a)), len(_clean(b))) < settings()["min_seeds"]:
         return Verdict(c["claim"], NOT_TESTED, evidence, describe_test(cid),
                        f"fewer than {settings()['min_seeds']} {unit}s")
-    ci = welch_interval(a, b, 0.95)
+    ci = welch_interval(a, b, level())
     label = REPRODUCED if ci.lo > margin else CONTRADICTED if ci.hi < 0 else INCONCLUSIVE
     return Verdict(c["claim"], label, f"{evidence} Difference {ci.text(digits)}.", describe_test(cid))
 
@@ -473,9 +499,13 @@ def judge_signs(cid: str, samples: dict[str, tuple[Iterable[float], float]], *, 
         return Verdict(c["claim"], NOT_TESTED, evidence, describe_test(cid),
                        f"fewer than {settings()['min_seeds']} {unit}s")
     labels, parts = [], []
+    strict = 1 - 2 * float(settings()["alpha"]) / len(samples)  # contradicted by any one: Bonferroni over them
     for name, (values, sign) in samples.items():
-        ci = mean_interval(values, 0.95)
-        labels.append(directional_label(ci, sign))
+        ci = mean_interval(values, level())
+        label = directional_label(ci, sign)
+        if label == CONTRADICTED and directional_label(ci.at(strict), sign) != CONTRADICTED:
+            label = INCONCLUSIVE
+        labels.append(label)
         parts.append(f"{name}: {ci.text(digits)}")
     label = (CONTRADICTED if CONTRADICTED in labels else REPRODUCED if all(x == REPRODUCED for x in labels)
              else INCONCLUSIVE)
@@ -495,9 +525,12 @@ def judge_interval(cid: str, interval: Interval, *, evidence: str, digits: int =
     claim's margin around its ``center`` (default 0)."""
     c = claim(cid)
     center = float(c.get("center", 0.0))
-    shifted = Interval(interval.estimate - center, interval.se, interval.df, 0.90)
+    shifted = Interval(interval.estimate - center, interval.se, interval.df, level())
     label = equivalence_label(shifted, float(c["margin"]))
-    shown = Interval(interval.estimate, interval.se, interval.df, 0.90)
+    shown = Interval(interval.estimate, interval.se, interval.df, level())
+    if interval.se <= 1e-12 * max(1.0, abs(interval.estimate)):
+        return Verdict(c["claim"], NOT_TESTED, f"{evidence} No variation across runs.", describe_test(cid),
+                       "no variation across seeds")
     return Verdict(c["claim"], label, f"{evidence} Estimate {shown.text(digits)}.", describe_test(cid))
 
 

@@ -112,7 +112,7 @@ glue_text("cos_sign_under", "positive" if not negative_under else "negative")
 final_cos = last.set_index(["d", "seed"]).mean_cos
 verdicts = {
     "fig1_rate": judge_difference(
-        "fig1_rate", late_fall.loc[over], late_fall.loc[under], margin=1.0,
+        "fig1_rate", late_fall.loc[over], late_fall.loc[under],
         evidence=f"over the second half of {P['iterations']:,} steps the full gradient norm falls by "
                  f"{late_fall.loc[over].mean():.2f} decades for d = {over} (to {final.loc[over, 'grad_norm']:.1e}) "
                  f"and by {late_fall.loc[under].mean():.2f} for d = {under} (to {final.loc[under, 'grad_norm']:.1e})."),

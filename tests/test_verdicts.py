@@ -1,10 +1,10 @@
 """The verdict module: its calibration (error rates and power at the book's seed counts), its gates and its labels.
 
-The calibration tests simulate metric tables with no effect and with an effect of stated size and count
-the labels. Nominal rates: ≤ 2.5 % per side for trends, ≤ 5 % for TOST, bound and best-of-group tests; the
-tests allow 5 %: every interval is 95 %, nominally 2.5 % per wrong label, and the Welch–Satterthwaite
-approximation with 3 seeds adds up to about 1.5 % (Monte Carlo error with 3,000 draws is about 0.3 %). They fail on a rule that rewards
-noise: see ``test_calibration_fails_a_rule_that_rewards_noise``.
+The calibration tests simulate metric tables with no effect (or an effect exactly at a margin) and with an
+effect of stated size, at the book's 3 seeds, and count the labels. Every interval is 95 %, so each wrong
+label is nominally at most 2.5 %; the tests allow 3.5 % (the Welch–Satterthwaite approximation with 3 seeds,
+and Monte Carlo error of about 0.3 % with 3,000 draws). They fail on rules that reward noise, including the
+subtle one of using normal instead of t quantiles: see the ``*_fails_*`` tests.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from gradconf import verdicts as V
 
 DRAWS = 3000
 SEEDS = 3  # the book's judged seeds (claims.yaml settings.min_seeds)
+LIMIT = 0.035
 
 
 def _trend_rates(rule, n_values: int, slope: float, *, seeds: int = SEEDS, noisy_last: float = 1.0,
@@ -40,9 +41,12 @@ def _trend_rule(groups) -> str:
 @pytest.mark.parametrize("n_values", [2, 5, 6])
 @pytest.mark.parametrize("noisy_last", [1.0, 4.0])
 def test_trend_test_has_at_most_5_percent_false_labels_under_no_effect(n_values, noisy_last):
+    # with one value 4x noisier than the others the Welch-Satterthwaite df is optimistic at 3 seeds
+    # (about 3.6 % per side measured); the requirement is 5 %, and 3.5 % holds for equal variances
+    limit = LIMIT if noisy_last == 1.0 else 0.05
     rates = _trend_rates(_trend_rule, n_values, 0.0, noisy_last=noisy_last)
-    assert rates["reproduced"] <= 0.05, rates
-    assert rates["contradicted"] <= 0.05, rates
+    assert rates["reproduced"] <= limit, rates
+    assert rates["contradicted"] <= limit, rates
 
 
 def test_trend_test_power_at_the_book_seed_counts():
@@ -64,52 +68,72 @@ def test_calibration_fails_a_rule_that_rewards_noise():
     assert _trend_rates(sign_only, 5, 0.0, draws=500)["reproduced"] > 0.05
 
 
-@pytest.mark.parametrize("true_slope,label", [(0.5, "reproduced"), (-0.5, "reproduced"), (0.0, "contradicted")])
-def test_equivalence_test_error_rates(true_slope, label):
-    """TOST with margin 0.5 sd per doubling: at the margin (the null of "depends"), false reproduced ≤ 5 %;
-    at no effect, false contradicted ≤ 5 %."""
-    rates = _trend_rates(lambda g: V.equivalence_label(V.contrast_interval(g, 0.95), 0.5), 6, true_slope, seeds=10)
-    assert rates[label] <= 0.05, rates
+def test_calibration_fails_normal_quantiles_instead_of_t():
+    def z_rule(groups) -> str:
+        ci = V.contrast_interval(groups, 0.95)
+        return V.REPRODUCED if ci.estimate - 1.96 * ci.se > 0 else V.INCONCLUSIVE
+    assert _trend_rates(z_rule, 5, 0.0)["reproduced"] > LIMIT
+
+
+def _tost(g) -> str:
+    return V.equivalence_label(V.contrast_interval(g, V.level()), 0.5)
+
+
+@pytest.mark.parametrize("true_slope,label", [(0.5, "reproduced"), (-0.5, "reproduced"), (0.5, "contradicted"),
+                                              (-0.5, "contradicted")])
+def test_equivalence_test_error_rates_at_the_margin(true_slope, label):
+    """TOST with margin 0.5 sd per doubling, 3 seeds: exactly at the margin, both "flat" (reproduced) and
+    "depends by more than the margin" (contradicted) are wrong, each at most 2.5 % nominal."""
+    assert V.level() == 0.95
+    rates = _trend_rates(_tost, 5, true_slope)
+    assert rates[label] <= LIMIT, rates
 
 
 def test_equivalence_test_power():
-    # no effect, 6 values x 10 draws, margin 0.5 sd per doubling: flatness is shown nearly always
-    rates = _trend_rates(lambda g: V.equivalence_label(V.contrast_interval(g, 0.95), 0.5), 6, 0.0, seeds=10,
-                         draws=500)
-    assert rates["reproduced"] >= 0.9
+    # no effect, 6 values x 3 seeds, margin 1 noise sd per doubling: flatness is shown most of the time
+    rates = _trend_rates(lambda g: V.equivalence_label(V.contrast_interval(g, V.level()), 1.0), 6, 0.0, draws=500)
+    assert rates["reproduced"] >= 0.7 and rates["contradicted"] == 0.0, rates
 
 
-@pytest.mark.parametrize("true_slope,label", [(0.5, "reproduced"), (0.5, "contradicted")])
-def test_bound_test_error_rates_at_the_margin(true_slope, label):
-    rates = _trend_rates(lambda g: V.bound_label(V.contrast_interval(g, 0.95), 0.5, +1.0), 8, true_slope, seeds=10)
-    assert rates[label] <= 0.05, rates
-    assert rates["reproduced"] + rates["contradicted"] > 0  # the test can reach a decision
+@pytest.mark.parametrize("sign", [+1.0, -1.0])
+@pytest.mark.parametrize("label", ["reproduced", "contradicted"])
+def test_bound_test_error_rates_at_the_margin(sign, label):
+    # "sign * slope does not exceed 0.5": at a true sign * slope of exactly 0.5 either label is wrong
+    rule = lambda g: V.bound_label(V.contrast_interval(g, V.level()), 0.5, sign)  # noqa: E731
+    rates = _trend_rates(rule, 5, 0.5 * sign)
+    assert rates[label] <= LIMIT, rates
+    away = _trend_rates(rule, 5, -1.0 * sign, draws=300)
+    assert away["reproduced"] > 0.5, away  # the test reaches a decision when the slope is well inside the bound
 
 
-def _best_rates(shift: float, rivals: int = 3, draws: int = DRAWS) -> dict[str, float]:
-    """Target's mean ``shift`` sds above the best of ``rivals`` equal groups (higher is better)."""
+def _best_rates(shift: float, rivals: int = 3, draws: int = DRAWS, others_at: float = 0.0) -> dict[str, float]:
+    """Target's mean ``shift`` sds above one rival at 0, the other rivals at ``others_at`` (higher is better)."""
     rng = np.random.default_rng(3)
     counts = dict.fromkeys(V.LABELS, 0)
     for _ in range(draws):
-        others = {f"g{i}": rng.normal(0.0, 1.0, SEEDS) for i in range(rivals)}
-        label, _ = V.best_group_label(rng.normal(shift, 1.0, SEEDS), others, True, 0.025)
+        others = {f"g{i}": rng.normal(0.0 if i == 0 else others_at, 1.0, SEEDS) for i in range(rivals)}
+        label, _ = V.best_group_label(rng.normal(shift, 1.0, SEEDS), others, True, V.settings()["alpha"])
         counts[label] += 1
     return {k: v / draws for k, v in counts.items()}
 
 
 def test_best_group_test_error_rates_and_power():
     null = _best_rates(0.0)
-    assert null["reproduced"] <= 0.05 and null["contradicted"] <= 0.05, null
+    assert null["reproduced"] <= LIMIT and null["contradicted"] <= LIMIT, null
+    # the hardest case for a false "reproduced": tied with one rival, the others far behind
+    tied = _best_rates(0.0, others_at=-10.0)
+    assert tied["reproduced"] <= LIMIT, tied
     # power with 3 seeds against 3 equal rivals: a lead of 4 noise sds is found at least 70 % of the time,
     # 3 sds about 45 % (three seeds give Welch tests few degrees of freedom)
     strong = _best_rates(4.0, draws=1000)
     assert strong["reproduced"] >= 0.7 and strong["contradicted"] == 0.0, strong
 
 
-def test_the_old_float_bug_cannot_flip_a_label():
-    # a slope computed in two orders of summation is the same label; decisions use strict interval ends only
-    groups = [(32.0, np.array([0.1, 0.2, 0.3])), (64.0, np.array([0.4, 0.5, 0.6])), (128.0, np.array([0.7, 0.8, 0.9]))]
-    assert _trend_rule(groups) == _trend_rule(groups[::-1]) == "reproduced"
+def test_order_of_the_groups_does_not_change_an_interval():
+    rng = np.random.default_rng(7)
+    groups = [(2.0 ** k, rng.normal(0.3 * k, 1.0, 3)) for k in range(5)]
+    a, b = V.contrast_interval(groups), V.contrast_interval(groups[::-1])
+    assert a.estimate == pytest.approx(b.estimate, abs=1e-12) and a.lo == pytest.approx(b.lo, abs=1e-12)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -167,6 +191,34 @@ def test_not_tested_reasons():
     assert v.reason == "diverged" and "4, 16 excluded" in v.evidence
 
 
+def test_edge_cases_are_not_tested_or_errors_never_a_silent_label():
+    same = {1: [-0.1] * 3, 4: [-0.3] * 3, 16: [-0.5] * 3}
+    v = V.judge_axis(_runs(same), "model.depth", "depth_min_cos", x_label="depth")
+    assert (v.label, v.reason) == ("not tested", "no variation across seeds")
+    with pytest.raises(ValueError, match="positive values of x"):
+        V.contrast_interval([(0.0, [1.0, 2.0]), (1.0, [1.0, 3.0])])
+    twice = pd.concat([_runs(FALLING), _runs(FALLING)])
+    with pytest.raises(ValueError, match="seeds must be the unit"):
+        V.judge_axis(twice, "model.depth", "depth_min_cos", x_label="depth")
+    frame = _runs(FALLING).assign(lr_at_edge=None)
+    assert V.judge_axis(frame, "model.depth", "depth_min_cos", x_label="depth").label == "reproduced"
+    frame = _runs(FALLING)
+    frame.loc[frame["model.depth"] == 16, "final_train_loss"] = 2.2
+    assert "covers depth = 1, 4 only" in V.judge_axis(frame, "model.depth", "depth_min_cos", x_label="depth").evidence
+
+
+def test_flat_and_bound_claims_through_judge_axis():
+    draws = pd.DataFrame([{"depth": d, "seed": s, "cos_min": -0.3 + 0.001 * s, "eta": 2.0 * (1 + 0.01 * s)}
+                          for d in (1, 4, 16) for s in range(3)])
+    assert V.judge_axis(draws, "depth", "orth_init_cos_flat", x_label="depth", unit="draw").label == "reproduced"
+    assert V.judge_axis(draws, "depth", "orth_init_eta_bound", x_label="depth", unit="draw").label == "reproduced"
+    growing = draws.assign(eta=draws.eta * draws.depth)  # η doubles with every doubling of depth
+    assert V.judge_axis(growing, "depth", "orth_init_eta_bound", x_label="depth", unit="draw").label == "contradicted"
+    slope = V.contrast_interval([(np.log(d), np.log([0.5 / np.sqrt(d) * (1 + 0.01 * s) for s in range(3)]))
+                                 for d in (8, 64, 512)], log2_x=False)
+    assert V.judge_interval("sphere_near_orthogonal", slope, evidence="e").label == "reproduced"
+
+
 def test_best_group_and_slices_and_other_kinds():
     rows = []
     for variant, mean in (("plain", 2.0), ("+skip", 1.5), ("+BN", 1.2), ("+skip+BN", 0.5)):
@@ -180,8 +232,8 @@ def test_best_group_and_slices_and_other_kinds():
     draws = pd.DataFrame([{"width": w, "depth": d, "seed": s, "cos_min": -1 / np.log2(2 * w) + 0.01 * s}
                           for w in (16, 64, 256) for d in (1, 4) for s in range(3)])
     assert V.judge_axis_slices(draws, "width", "init_width", x_label="width", unit="draw").label == "reproduced"
-    assert V.judge_difference("fig1_rate", [1.0, 1.1, 0.9], [-4.0, -4.1, -3.9], evidence="e", margin=3).label == (
-        "reproduced")
+    assert V.judge_difference("fig1_rate", [3.0, 3.1, 2.9], [0.0, 0.1, -0.1], evidence="e").label == "reproduced"
+    assert V.judge_difference("fig1_rate", [1.0, 1.1, 0.9], [0.0, 0.1, -0.1], evidence="e").label == "inconclusive"
     signs = V.judge_signs("fig1_cos_sign", {"d = 120": ([-0.01, -0.012, -0.011], +1), "d = 80": ([-0.01, -0.02, -0.015], -1)},
                           evidence="e")
     assert signs.label == "contradicted"
