@@ -91,6 +91,8 @@ def fit_figure(study: Study, label: str, *, palette: str = "viridis") -> Any:
         if metric in fit and fit[metric].notna().any():
             sns.lineplot(data=fit, x="epoch", y=metric, ax=a, legend=a is ax[0], **kw)
             a.set_yscale("log")
+        else:
+            a.text(0.5, 0.5, "no probe Gram\nat this preset", ha="center", va="center", transform=a.transAxes)
         a.set(title=title, ylabel=ylabel)
     mean = fit.groupby([label, "epoch"], as_index=False)[["train_loss", "cos_min"]].mean()
     for value, sub in mean.groupby(label):

@@ -31,7 +31,7 @@ n_train = None
 from IPython.display import display
 
 from gradconf.book import notebook_parameters
-from gradconf.figures import sweep_figure
+from gradconf.figures import fit_figure, sweep_figure
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, image_study, model_table,
                               scale_description)
@@ -61,6 +61,7 @@ print(f"dataset: {DATASET_NAMES[dataset][0]}; depths {study.values}; seeds {stud
 # %% tags=["hide-input"]
 fig = sweep_figure(study, "depth β")
 glue_figure("fig_depth", fig)
+glue_figure("fig_depth_fit", fit_figure(study, "depth β"))
 
 # %% [markdown]
 # ```{glue:figure} fig_depth
@@ -71,6 +72,15 @@ glue_figure("fig_depth", fig)
 # last epoch, mean ± std (black) and single seeds (red); (c) KDE of the last epoch's cosines pooled over
 # seeds; (d) minimum cosine at each measured epoch. The paper shows (a)–(c) after 200 epochs on the
 # full training set with 100 pairs of size 128 and 5 seeds.
+# ```
+#
+# ```{glue:figure} fig_depth_fit
+# :name: fig-cnn-depth-fit
+#
+# The fit beside the confusion, per measured epoch (mean ± std over seeds): (a) training loss, (b) and
+# (c) the probe set's ‖G‖ and gradient noise scale from its exact per-example Gram (presets with a
+# probe; the `gpu` preset has one of 1,024 images), (d) minimum minibatch cosine against training loss,
+# so that models are compared at matched fit by reading vertically.
 # ```
 #
 # Parameter counts, selected learning rates, and final metrics (mean ± std over seeds):

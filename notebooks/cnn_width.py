@@ -32,7 +32,7 @@ n_train = None
 from IPython.display import display
 
 from gradconf.book import notebook_parameters
-from gradconf.figures import sweep_figure
+from gradconf.figures import fit_figure, sweep_figure
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
 from gradconf.verdicts import regime_description, study_verdicts
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, image_study,
@@ -62,6 +62,7 @@ print(f"dataset: {DATASET_NAMES[dataset][0]}; widths {study.values}; seeds {stud
 # %% tags=["hide-input"]
 fig = sweep_figure(study, "width ℓ", palette="magma")
 glue_figure("fig_width", fig)
+glue_figure("fig_width_fit", fit_figure(study, "width ℓ", palette="magma"))
 
 # %% [markdown]
 # ```{glue:figure} fig_width
@@ -72,6 +73,15 @@ glue_figure("fig_width", fig)
 # last epoch, mean ± std (black) and single seeds (red); (c) KDE of the last epoch's cosines pooled over
 # seeds; (d) minimum cosine at each measured epoch. The paper shows (a)–(c) after 200 epochs on the
 # full training set with 100 pairs of size 128 and 5 seeds.
+# ```
+#
+# ```{glue:figure} fig_width_fit
+# :name: fig-cnn-width-fit
+#
+# The fit beside the confusion, per measured epoch (mean ± std over seeds): (a) training loss, (b) and
+# (c) the probe set's ‖G‖ and gradient noise scale from its exact per-example Gram (presets with a
+# probe; the `gpu` preset has one of 1,024 images), (d) minimum minibatch cosine against training loss,
+# so that models are compared at matched fit by reading vertically.
 # ```
 #
 # Parameter counts, selected learning rates, and final metrics (mean ± std over seeds):
