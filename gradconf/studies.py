@@ -16,7 +16,7 @@ import pandas as pd
 
 from .data import DataNotFoundError, available
 from .experiment import ResultStore, best_lr, cosines_frame, epochs_frame, run_sweep, runs_frame
-from .sweeps import choose_lrs, judged_configs, lr_pilot, model_id, pilot_grid, sweep_stages
+from .sweeps import choose_lrs, judged_configs, lr_pilot, model_id, pilot_grid, sweep_configs, sweep_stages
 
 RESULTS_ENV = "GRADCONF_RESULTS"
 
@@ -129,8 +129,10 @@ def run_study(
         rule = "fixed" if runs["train.lr"].nunique() == 1 else "judged seeds"
         chosen = best_lr(runs, models).assign(lr_at_edge=False, lr_rule=rule)
     else:  # the pilot seed chose each model's LR; only the judged seeds are kept
-        judged = judged_configs(configs, store, pilot)
-        edge = {mid: ch.at_edge for mid, ch in choose_lrs(pilot_grid(configs, pilot), store, pilot).items()}
+        # the sweep's own grid, not the union of its stages: the judged runs' (extended) LRs are not grid points
+        base = sweep_configs(sweep, preset, overrides=overrides, grid=grid)
+        judged = judged_configs(base, store, pilot)
+        edge = {mid: ch.at_edge for mid, ch in choose_lrs(pilot_grid(base, pilot), store, pilot).items()}
         at_edge = {c.key: edge[model_id(c)] for c in judged}
         chosen = runs[runs["key"].isin(at_edge)].assign(lr_at_edge=lambda f: f["key"].map(at_edge),
                                                         lr_rule=f"pilot seed {pilot.seed}")
@@ -145,7 +147,6 @@ def run_study(
 
 def sweep_overrides(sweep: str, preset: str) -> dict[str, Any]:
     """The overrides the chapters apply to ``sweep``: a CIFAR-10 sweep runs on :func:`image_dataset`."""
-    from .sweeps import sweep_configs
 
     first = sweep_configs(sweep, preset)[0]
     return dict(IMAGE_DATASETS[image_dataset()]) if first.dataset == "cifar10" else {}
