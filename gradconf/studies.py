@@ -87,7 +87,10 @@ class Study:
                      keep(self.cosines), self.compute_s, self.ran)
 
     def config_value(self, column: str) -> Any:
-        """The value of a config column that every run shares (raises if they differ)."""
+        """The value of a config column that every run shares (raises if they differ); ``None`` when it is
+        unset in every run (e.g. ``n_train`` for the full training set)."""
+        if self.runs[column].isna().all():
+            return None
         values = self.runs[column].dropna().unique()
         if len(values) != 1:
             raise ValueError(f"{column} is not constant across the study: {list(values)}")
