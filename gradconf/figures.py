@@ -157,14 +157,11 @@ def variant_figure(study: Study) -> Any:
 
     One fixed colour and marker per variant in every panel; a variant whose every run at a depth diverged
     has no point there, and the figure names it below the panels; the legend sits outside the data."""
-    from .verdicts import variant_name
+    from .verdicts import with_variants
 
     order = ["plain", "+skip", "+BN", "+skip+BN"]
     colours = dict(zip(order, sns.color_palette("colorblind", len(order))))
-    chosen = study.chosen.assign(variant=[variant_name(b, s) for b, s in zip(study.chosen["model.bn"],
-                                                                            study.chosen["model.skip"])])
-    epochs = study.epochs.assign(variant=[variant_name(b, s) for b, s in zip(study.epochs["model.bn"],
-                                                                            study.epochs["model.skip"])])
+    chosen, epochs = with_variants(study.chosen), with_variants(study.epochs)
     fig, ax = plt.subplots(1, 4, figsize=(16, 4.4))
     panels = (("final_train_loss", "(a) final training loss"), ("final_cos_min", "(b) min cosine, last epoch"),
               ("final_test_acc", "(c) test accuracy"))

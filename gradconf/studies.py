@@ -150,7 +150,6 @@ def run_study(
 
 def sweep_overrides(sweep: str, preset: str) -> dict[str, Any]:
     """The overrides the chapters apply to ``sweep``: a CIFAR-10 sweep runs on :func:`image_dataset`."""
-
     first = sweep_configs(sweep, preset)[0]
     return dict(IMAGE_DATASETS[image_dataset()]) if first.dataset == "cifar10" else {}
 
@@ -169,9 +168,9 @@ def image_study(sweep: str, preset: str, axis: str, *, values: list | None, seed
                 epochs: int | None, n_train: int | None, by: tuple[str, ...] = ()) -> Study:
     """The CNN chapters' study (paper Figs. 2-4): :func:`run_study` on :func:`image_dataset` (CIFAR-10,
     else MNIST), ``axis`` swept over ``values``; ``None`` keeps the preset's value."""
-    dataset = image_dataset()
+    # the same overrides pending_sweep_runs counts with, so `make book` and the chapter agree on the run keys
     return run_study(sweep, preset, axis, by=by, progress=False,
-                     overrides={**IMAGE_DATASETS[dataset], "train.epochs": epochs, "n_train": n_train},
+                     overrides={**sweep_overrides(sweep, preset), "train.epochs": epochs, "n_train": n_train},
                      grid={axis: values, "seed": seeds, "train.lr": lrs})
 
 

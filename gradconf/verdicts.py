@@ -571,6 +571,17 @@ def verdict_records(chapter: str, verdicts: dict[str, Verdict], regime: str) -> 
     return rows
 
 
+def glued_texts(notebook: str | os.PathLike) -> dict[str, str]:
+    """Every value an executed notebook glued (``glue_text``/``glue_number``), by name, as its plain text."""
+    out = {}
+    for cell in json.loads(Path(notebook).read_text())["cells"]:
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                out[name] = o["data"].get("application/papermill.record/text/plain", "")
+    return out
+
+
 def collect_verdicts(folder: str | os.PathLike) -> pd.DataFrame:
     """Every chapter's verdict records from the executed notebooks in ``folder`` (one preset's
     executions), ordered by the paper.md §7 checklist item."""
@@ -578,10 +589,9 @@ def collect_verdicts(folder: str | os.PathLike) -> pd.DataFrame:
     for path in sorted(Path(folder).glob("*.ipynb")):
         if path.name.endswith((".failed.ipynb", ".tmp.ipynb")):
             continue
-        for cell in json.loads(path.read_text())["cells"]:
-            for out in cell.get("outputs", []):
-                if out.get("metadata", {}).get("scrapbook", {}).get("name") == VERDICT_RECORDS:
-                    rows.extend(json.loads(out["data"]["application/papermill.record/text/plain"]))
+        records = glued_texts(path).get(VERDICT_RECORDS)
+        if records is not None:
+            rows.extend(json.loads(records))
     frame = pd.DataFrame(rows, columns=RECORD_COLUMNS)
     return frame.sort_values(["checklist", "chapter", "id"], kind="stable").reset_index(drop=True)
 

@@ -147,7 +147,8 @@ display(pd.concat([model_table(depth), model_table(width)], ignore_index=True))
 # %% tags=["hide-input"]
 verdicts = {**study_verdicts(depth, ["depth_loss", "depth_min_cos", "depth_probe_cos"], x_label="depth"),
             **study_verdicts(width, ["width_loss", "width_min_cos", "width_probe_cos"], x_label="width")}
-record_verdicts("mlp_sweeps", verdicts, regime_description(pd.concat([depth.chosen, width.chosen]).drop_duplicates("key")))
+judged = pd.concat([depth.chosen, width.chosen]).drop_duplicates("key")  # depth 4 x width 256 is in both
+record_verdicts("mlp_sweeps", verdicts, regime_description(judged))
 against = [f"{v.claim[0].upper()}{v.claim[1:]}" for v in verdicts.values() if v.label == "contradicted"]
 glue_text("disagreements", ("Our runs contradict the paper on " + ("these claims: " if len(against) > 1 else "this claim: ")
                             + " ".join(against) + " The evidence and the test are in the verdict box above.")
@@ -161,9 +162,9 @@ def loss_range(study, digits: int = 4) -> str:
 
 glue_text("depth_losses", loss_range(depth))
 glue_text("width_losses", loss_range(width))
-glue_text("max_final_loss", f"{pd.concat([depth.chosen, width.chosen]).final_train_loss.max():.4f}")
-glue_text("lr_edges", "none" if not pd.concat([depth.chosen, width.chosen]).lr_at_edge.any() else ", ".join(
-    sorted({str(m) for m in pd.concat([depth.chosen, width.chosen]).query("lr_at_edge").model_name})))
+glue_text("max_final_loss", f"{judged.final_train_loss.max():.4f}")
+glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
+    sorted({str(m) for m in judged.query("lr_at_edge").model_name})))
 
 # %% [markdown]
 # ```{admonition} Verdict (computed from the runs above)

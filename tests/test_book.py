@@ -164,16 +164,6 @@ def test_the_intro_rerun_example_works_as_printed(tmp_path):
     assert bad.returncode != 0 and "parameter widths" in bad.stderr + bad.stdout
 
 
-def _glued_texts(notebook: Path) -> dict[str, str]:
-    out = {}
-    for cell in json.loads(notebook.read_text())["cells"]:
-        for o in cell.get("outputs", []):
-            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name:
-                out[name] = o["data"].get("application/papermill.record/text/plain", "")
-    return out
-
-
 OLD_LABELS = ("partly reproduced", "not reproduced at this scale", "reproduced for narrow nets only")
 
 
@@ -181,14 +171,14 @@ OLD_LABELS = ("partly reproduced", "not reproduced at this scale", "reproduced f
 def test_glued_labels_and_verdict_boxes_agree(folder):
     """The prose's {glue:text}`label_<id>` and the verdict box's `verdict_<id>` come from one Verdict, and no
     chapter carries a label of the old rules in its source or its executed text."""
-    from gradconf.verdicts import VERDICT_RECORDS
+    from gradconf.verdicts import VERDICT_RECORDS, glued_texts
 
     for source in SOURCES:
         text = source.read_text()
         for old in OLD_LABELS:
             assert old not in text, f"{source.name} still says {old!r}"
         executed = ROOT / folder / f"{source.stem}.ipynb"
-        glued = _glued_texts(executed)
+        glued = glued_texts(executed)
         if VERDICT_RECORDS not in glued:
             assert "record_verdicts(" not in text, f"{executed} has no verdict records"
             continue
