@@ -9,7 +9,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV)/bin/python -m pip install -q -r requirements.txt -e .
 	touch $(STAMP)
 
-.PHONY: venv test book smoke bench bench-full
+.PHONY: venv test book smoke bench bench-full bench-train
 venv: $(STAMP)
 
 # Unit tests, nbval on every smoke execution (tests/notebooks), the -W book build and the browser check.
@@ -29,3 +29,7 @@ bench: $(STAMP)
 
 bench-full: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_gram.py --full
+
+# Training throughput of CNN-16-2 (issue 17): eager vs project loop, k concurrent runs, measurement costs, targets.
+bench-train: $(STAMP)
+	$(VENV)/bin/python benchmarks/bench_train.py
