@@ -127,10 +127,36 @@ def off_diagonal(matrix: torch.Tensor) -> torch.Tensor:
     return matrix[i, j]
 
 
+#: |cosine| above 1 + this breaks Cauchy–Schwarz by more than rounding: the Gram's entries are unreliable.
+CAUCHY_SCHWARZ_TOLERANCE = 1e-3
+
+
+def degenerate_examples(gram: torch.Tensor, norms: torch.Tensor, cosines: torch.Tensor) -> torch.Tensor:
+    """Which examples' cosines are undefined: a zero gradient, or one whose Gram entries break Cauchy–Schwarz.
+
+    A well-fitted example's gradient can be so small that its squared norm underflows in float32 (to 0 or a
+    subnormal) while its inner products with larger gradients do not, giving cosines of ±inf or beyond ±1.
+    Of each pair whose cosine is not finite or exceeds 1 + :data:`CAUCHY_SCHWARZ_TOLERANCE` in magnitude,
+    the example with the smaller norm is blamed."""
+    bad = ~torch.isfinite(cosines) | (cosines.abs() > 1 + CAUCHY_SCHWARZ_TOLERANCE)
+    bad.fill_diagonal_(False)
+    i, j = bad.nonzero(as_tuple=True)
+    degenerate = norms == 0
+    degenerate[torch.where(norms[i] <= norms[j], i, j)] = True
+    return degenerate
+
+
 def gram_cosines(gram: torch.Tensor) -> torch.Tensor:
-    """Cosine matrix G[i, j] / sqrt(G[i, i] G[j, j]); NaN where a gradient is zero."""
+    """Cosine matrix G[i, j] / sqrt(G[i, i] G[j, j]); NaN in the rows and columns of
+    :func:`degenerate_examples` (zero gradients and gradients too small for the Gram's precision)."""
     norms = gram.diagonal().clamp_min(0).sqrt()
-    return gram / (norms[:, None] * norms[None, :])
+    cosines = gram / (norms[:, None] * norms[None, :])
+    degenerate = degenerate_examples(gram, norms, cosines)
+    if bool(degenerate.any()):
+        cosines = cosines.clone()
+        cosines[degenerate, :] = math.nan
+        cosines[:, degenerate] = math.nan
+    return cosines
 
 
 def cosine_summary(cosines: torch.Tensor) -> dict[str, float]:

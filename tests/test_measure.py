@@ -74,3 +74,22 @@ def test_off_diagonal_and_cosines():
     g = torch.tensor([[1.0, 2.0], [2.0, 16.0]])
     assert off_diagonal(g).tolist() == [2.0]
     assert gram_cosines(g)[0, 1].item() == pytest.approx(0.5)
+
+
+def test_degenerate_gradients_give_undefined_cosines_not_infinities():
+    # example 2's squared norm underflowed (float32) to 0 and example 3's to a subnormal, while their inner
+    # products with the large gradients did not: their cosines are undefined, the others' are unchanged
+    g = torch.tensor([[4.0, 1.0, -1e-20, 3e-20],
+                      [1.0, 9.0, 2e-20, -5e-20],
+                      [-1e-20, 2e-20, 0.0, 0.0],
+                      [3e-20, -5e-20, 0.0, 1e-44]], dtype=torch.float64)
+    cos = gram_cosines(g)
+    assert torch.isnan(cos[2:, :]).all() and torch.isnan(cos[:, 2:]).all()
+    assert cos[0, 1].item() == pytest.approx(1 / 6)
+    summary = confusion_summary(g)
+    assert summary["cos_min"] == pytest.approx(1 / 6)
+    assert (summary["cos_count"], summary["cos_undefined"]) == (1, 5)  # pairs i < j
+    assert summary["eta"] == pytest.approx(5e-20)  # the raw confusion bound keeps every pair
+    # a healthy Gram is left exactly as it was
+    healthy = torch.tensor([[1.0, -0.5], [-0.5, 2.0]], dtype=torch.float64)
+    assert torch.equal(gram_cosines(healthy), healthy / torch.outer(healthy.diagonal().sqrt(), healthy.diagonal().sqrt()))
