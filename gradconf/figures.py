@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import seaborn as sns
 from matplotlib.ticker import (FixedLocator, FormatStrFormatter, LogLocator, NullFormatter, NullLocator,
                                ScalarFormatter)
@@ -35,6 +36,19 @@ def log_y(ax: Any) -> None:
     ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
 
 
+def cosine_sd(values: Any) -> tuple[float, float]:
+    """Mean ± std of cosines, clipped to [−1, 1] (a band past ±1 would show impossible values):
+    the ``errorbar`` of every cosine panel."""
+    mean, sd = float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return max(mean - sd, -1.0), min(mean + sd, 1.0)
+
+
+def spread(metric: str) -> Any:
+    """The ``errorbar`` of a panel of ``metric``: :func:`cosine_sd` for cosines and stiffness (bounded by ±1),
+    the plain std otherwise."""
+    return cosine_sd if "cos" in metric or "stiffness" in metric else "sd"
+
+
 def sweep_figure(study: Study, label: str, *, palette: str = "viridis") -> Any:
     """The four panels of paper Figs. 2/3 for one sweep, lines keyed by the swept value.
 
@@ -55,7 +69,7 @@ def sweep_figure(study: Study, label: str, *, palette: str = "viridis") -> Any:
     # epoch 0 is a full-set evaluation at initialisation, whose spread would flatten the curves
     sns.lineplot(data=epochs[epochs["epoch"] >= 1], x="epoch", y="train_loss", ax=ax[0], **kw)
     ax[0].set(title="(a) training loss", ylabel="loss (epoch mean)")
-    sns.pointplot(data=chosen, x=label, y="final_cos_min", errorbar="sd", capsize=0.15, color="k", ax=ax[1],
+    sns.pointplot(data=chosen, x=label, y="final_cos_min", errorbar=cosine_sd, capsize=0.15, color="k", ax=ax[1],
                   native_scale=True)
     sns.stripplot(data=chosen, x=label, y="final_cos_min", color="tab:red", size=4, alpha=0.6, ax=ax[1],
                   native_scale=True)
@@ -67,7 +81,8 @@ def sweep_figure(study: Study, label: str, *, palette: str = "viridis") -> Any:
                     warn_singular=False, clip=(-1, 1))
     ax[2].set(title="(c) cosines, last epoch (pooled)", ylabel="density")
     measured = epochs.dropna(subset=["cos_min"])
-    sns.lineplot(data=measured, x="epoch", y="cos_min", marker="o", ax=ax[3], legend=False, **kw)
+    sns.lineplot(data=measured, x="epoch", y="cos_min", marker="o", ax=ax[3], legend=False,
+                 **{**kw, "errorbar": cosine_sd})
     ax[3].set(title="(d) min cosine per measured epoch", ylabel="min cosine")
     fig.tight_layout()
     return fig
@@ -118,7 +133,7 @@ def matched_loss_figure(studies: dict[str, Study], loss: float) -> Any:
         for row, (metric, title) in enumerate(rows):
             a = ax[row, col]
             if len(frame) and metric in frame:
-                sns.lineplot(data=frame, x=label, y=metric, errorbar="sd", marker="o", color="k", ax=a)
+                sns.lineplot(data=frame, x=label, y=metric, errorbar=cosine_sd, marker="o", color="k", ax=a)
                 sns.scatterplot(data=frame, x=label, y=metric, color="tab:red", alpha=0.6, s=18, ax=a)
                 log_axis(a, study.chosen[study.axis])
             else:
@@ -141,7 +156,7 @@ def probe_figure(studies: dict[str, Study], *, palette: str = "colorblind") -> A
         frame = study.chosen.rename(columns={study.axis: label})
         for row, (metric, title) in enumerate(rows):
             a = ax[row, col]
-            sns.lineplot(data=frame, x=label, y=metric, errorbar="sd", marker="o", color="k", ax=a)
+            sns.lineplot(data=frame, x=label, y=metric, errorbar=spread(metric), marker="o", color="k", ax=a)
             sns.scatterplot(data=frame, x=label, y=metric, color="tab:red", alpha=0.6, s=18, ax=a)
             log_axis(a, frame[label])
             a.set(ylabel=title if col == 0 else "", xlabel=label if row == len(rows) - 1 else "")
@@ -168,7 +183,7 @@ def variant_figure(study: Study) -> Any:
     kw = dict(hue="variant", hue_order=order, palette=colours, style="variant", style_order=order, markers=True,
               dashes=False, errorbar="sd")
     for a, (metric, title) in zip(ax, panels):
-        sns.lineplot(data=chosen, x=study.axis, y=metric, ax=a, legend=False, **kw)
+        sns.lineplot(data=chosen, x=study.axis, y=metric, ax=a, legend=False, **{**kw, "errorbar": spread(metric)})
         a.set(title=title, xlabel="depth β", ylabel="")
     # epoch 0 is evaluated in eval mode, where fresh BatchNorm is the identity: leave it out, as in Fig. 2
     deepest = epochs[(epochs[study.axis] == epochs[study.axis].max()) & (epochs["epoch"] >= 1)]
@@ -193,7 +208,7 @@ def init_depth_figure(draws: Any) -> Any:
     for a, (metric, title) in zip(ax, (("cos_min", "(a) min cosine"), ("eta", "(b) raw η = −min⟨g_i, g_j⟩"),
                                        ("cos_std", "(c) std of cosines"))):
         sns.lineplot(data=draws, x="depth", y=metric, hue="init", style="init", markers=True, dashes=False,
-                     errorbar="sd", ax=a, legend=a is ax[0])
+                     errorbar=spread(metric), ax=a, legend=a is ax[0])
         log_axis(a, draws["depth"])
         a.set(title=title, ylabel="")
         if metric == "eta":
@@ -233,7 +248,7 @@ def init_mnist_figure(study: Study) -> Any:
         for row, (metric, title) in enumerate((("final_train_loss", "final training loss"),
                                                ("final_cos_min", "min cosine, last epoch"))):
             sns.lineplot(data=sub, x="depth", y=metric, hue="init", style="init", markers=True, dashes=False,
-                         errorbar="sd", ax=ax[row, col], legend=row == 0)
+                         errorbar=spread(metric), ax=ax[row, col], legend=row == 0)
             log_axis(ax[row, col], sub["depth"])
             ax[row, col].set(title=f"{activation}: {title}", ylabel="")
     fig.tight_layout()
@@ -288,7 +303,7 @@ def related_metrics_figure(studies: dict[str, Study]) -> Any:
         frame = study.chosen.rename(columns={study.axis: label})
         for col, metric in enumerate(metrics):
             a = ax[row, col]
-            sns.lineplot(data=frame, x=label, y=metric, marker="o", errorbar="sd", color="k", ax=a)
+            sns.lineplot(data=frame, x=label, y=metric, marker="o", errorbar=spread(metric), color="k", ax=a)
             log_axis(a, frame[label])
             a.set(ylabel="", title=RELATED_METRICS[metric] if row == 0 else "")
             if metric in ("probe_eta", "probe_gradient_diversity", "probe_noise_scale", "probe_m_coherence"):
@@ -303,5 +318,81 @@ def correlation_figure(correlations: Any) -> Any:
     fig, ax = plt.subplots(figsize=(7.5, 6.2))
     sns.heatmap(correlations.to_numpy(), xticklabels=labels, yticklabels=labels, vmin=-1, vmax=1, cmap="vlag",
                 annot=True, fmt=".2f", annot_kws={"size": 7}, ax=ax)
+    fig.tight_layout()
+    return fig
+
+
+def schedule_label(row: Any) -> str:
+    """A schedule of the ``cnn_scale`` sweep in a few words."""
+    return (f"{int(row['n_train']):,} images, batch {int(row['train.batch_size'])}, "
+            f"{int(row['train.epochs'])} epochs, LR {row['train.lr']:g}")
+
+
+def schedule_figure(study: Study) -> Any:
+    """Training loss of one model under several candidate schedules (one seed each), against epochs and against
+    SGD steps, with the trained-regime threshold (``trained_loss_fraction`` of the loss at initialisation)."""
+    from .verdicts import settings
+
+    e = study.epochs[study.epochs["epoch"] >= 1].copy()
+    e["schedule"] = e.apply(schedule_label, axis=1)
+    e["SGD steps"] = e["epoch"] * (e["n_train"] // e["train.batch_size"])
+    order = [schedule_label(r) for _, r in study.chosen.sort_values(
+        ["train.batch_size", "n_train", "train.lr"]).iterrows()]
+    colours = dict(zip(order, sns.color_palette("tab10", len(order))))
+    threshold = settings()["trained_loss_fraction"] * float(study.chosen["initial_train_loss"].mean())
+    fig, ax = plt.subplots(1, 2, figsize=(13, 4.2))
+    for a, x in zip(ax, ("epoch", "SGD steps")):
+        sns.lineplot(data=e, x=x, y="train_loss", hue="schedule", hue_order=order, palette=colours, ax=a,
+                     legend=a is ax[1], errorbar=None)
+        a.axhline(threshold, color="0.3", ls="--", lw=1)
+        a.set(ylabel="training loss (epoch mean)", yscale="log")
+    ax[0].set_title("(a) against epochs")
+    ax[1].set_title("(b) against SGD steps; dashed: the trained-regime threshold")
+    sns.move_legend(ax[1], "upper left", bbox_to_anchor=(1.02, 1), frameon=False, fontsize=8, title="")
+    fig.tight_layout()
+    return fig
+
+
+def plateau_figure(study: Study, label: str, loss: float) -> Any:
+    """Epochs each run takes to first reach an epoch-mean training loss ≤ ``loss`` (leaving the initial
+    plateau), against the swept value: mean ± std over the seeds that got there (black), single seeds (red);
+    seeds that never got there are drawn as open markers at the last epoch + 1 and counted in the title."""
+    from .studies import epochs_to_loss
+
+    frame = epochs_to_loss(study, loss).rename(columns={study.axis: label})
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    reached = frame[frame["reached"]]
+    if len(reached):
+        sns.lineplot(data=reached, x=label, y="epochs_to_loss", errorbar="sd", marker="o", color="k", ax=ax)
+        sns.scatterplot(data=reached, x=label, y="epochs_to_loss", color="tab:red", alpha=0.6, s=22, ax=ax)
+    never = frame[~frame["reached"]]
+    if len(never):
+        ax.scatter(never[label], never["train.epochs"] + 1, facecolors="none", edgecolors="tab:red", s=40,
+                   label="never (drawn at last epoch + 1)")
+        ax.legend(frameon=False, fontsize=8, loc="upper left")
+    log_axis(ax, frame[label])
+    ax.set(xlabel=label, ylabel="epochs", title=f"epochs to training loss ≤ {loss:g}"
+           + (f" ({len(never)} of {len(frame)} runs never)" if len(never) else ""))
+    fig.tight_layout()
+    return fig
+
+
+def ordering_figure(orderings: dict[str, tuple[Any, float]]) -> Any:
+    """Per measured epoch, the oriented slope of the minimum cosine on log2 of the swept value (positive: the
+    paper's ordering), one panel per sweep: seeds as thin lines, their mean thick; shading from the first
+    LR decay on. ``orderings``: label → (:func:`gradconf.studies.ordering_by_epoch` frame, orientation sign)."""
+    fig, ax = plt.subplots(1, len(orderings), figsize=(5.5 * len(orderings), 3.6), squeeze=False)
+    for a, (label, (frame, sign)) in zip(ax[0], orderings.items()):
+        f = frame.assign(oriented=sign * frame["slope"])
+        for _, sub in f.groupby("seed"):
+            a.plot(sub["epoch"], sub["oriented"], color="0.6", lw=0.8, marker=".", ms=3)
+        mean = f.groupby("epoch")["oriented"].mean()
+        a.plot(mean.index, mean.to_numpy(), color="k", lw=2, marker="o", ms=4)
+        first = f.loc[f["decayed"], "epoch"].min()
+        if first == first:  # not NaN: some epoch is after the first decay
+            a.axvspan(first - 0.5, f["epoch"].max() + 0.5, color="tab:blue", alpha=0.08, lw=0)
+        a.axhline(0, color="0.3", lw=0.8, ls="--")
+        a.set(title=f"{label}: oriented slope of min cosine", xlabel="epoch",
+              ylabel="per doubling (positive: paper's order)")
     fig.tight_layout()
     return fig

@@ -3,6 +3,8 @@
 - ``gaussian``: paper Strategy 4.1 (Thm 4.1): W_0 ~ N(0, 1/d), later W_p ~ N(0, 1/(kappa * fan_in)).
 - ``he``: He/MSRA normal, std = gain * sqrt(2 / fan) (the paper's CNN initialisation, §7).
 - ``glorot``: Glorot/Xavier normal, std = gain * sqrt(2 / (fan_in + fan_out)).
+- ``spectral``: Gaussian matrices rescaled to operator norm exactly ``gain`` (paper Assumption 1 with
+  ``gain`` = 1: ‖W_p‖_op ≤ 1, the setting of Thm 5.1 / Cor 5.1).
 - ``orthogonal``: (semi-)orthogonal matrices times ``gain`` (paper Thm 6.1, deep linear nets). The
   read-out layer is further scaled by (2 * depth) ** -depth_exponent; ``depth_exponent=0.5`` gives the
   gamma = 1/sqrt(2 beta) rescaling reported for Thm 6.1, whose exact place in v5 is not verified.
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-INIT_SCHEMES: tuple[str, ...] = ("gaussian", "he", "glorot", "orthogonal")
+INIT_SCHEMES: tuple[str, ...] = ("gaussian", "he", "glorot", "orthogonal", "spectral")
 FAN_MODES: tuple[str, ...] = ("fan_in", "fan_out")
 
 
@@ -68,6 +70,9 @@ def initialize(model: nn.Module, config: InitConfig, depth: int, seed: int) -> n
             q = torch.empty(w.shape, dtype=torch.float64)
             nn.init.orthogonal_(q, gain=gain, generator=gen)
             w.copy_(q)
+        elif config.scheme == "spectral":
+            g = torch.empty(w.shape, dtype=torch.float64).normal_(0.0, 1.0, generator=gen)
+            w.copy_(config.gain * g / torch.linalg.matrix_norm(g.reshape(g.shape[0], -1), ord=2))
         else:
             if config.scheme == "gaussian":
                 std = 1.0 / math.sqrt(fan_in if index == 0 else config.kappa * fan_in)

@@ -211,6 +211,85 @@ def matched_loss_frame(study: Study, loss: float) -> pd.DataFrame:
     return reached.groupby("key", sort=False).head(1).reset_index(drop=True)
 
 
+def epochs_to_loss(study: Study, loss: float) -> pd.DataFrame:
+    """Per chosen run, the first epoch (≥ 1) whose epoch-mean training loss is ≤ ``loss``: how long a model
+    takes to leave its initial plateau (paper Fig. 2(a): deeper plain nets train more slowly). Runs that
+    never get there have ``epochs_to_loss`` NaN and ``reached`` False."""
+    e = study.epochs[(study.epochs["epoch"] >= 1) & (study.epochs["train_loss"] <= loss)]
+    first = e.groupby("key")["epoch"].min()
+    out = study.chosen.copy()
+    out["epochs_to_loss"] = out["key"].map(first).astype(float)
+    out["reached"] = out["epochs_to_loss"].notna()
+    return out.reset_index(drop=True)
+
+
+def schedule_study(sweep: str, preset: str) -> Study:
+    """Every run of a schedule sweep (``cnn_scale``: one model under candidate data sizes, batches, epochs
+    and LRs), each its own schedule: no LR is selected, so ``chosen`` holds every run. Runs on
+    :func:`image_dataset`, reusing the store like :func:`run_study`."""
+    store = results_store(preset)
+    configs = sweep_configs(sweep, preset, overrides=sweep_overrides(sweep, preset))
+    ran = run_sweep(configs, store, progress=False).ran
+    records = store.records(configs)
+    runs = runs_frame(records)
+    return Study(sweep=sweep, preset=preset, axis="n_train", runs=runs,
+                 chosen=runs.assign(lr_at_edge=False, lr_rule="fixed"), epochs=epochs_frame(records),
+                 cosines=cosines_frame(records), compute_s=float(sum(r["provenance"]["wall_s"] for r in records)),
+                 ran=ran)
+
+
+def schedule_table(study: Study) -> pd.DataFrame:
+    """One row per run of a schedule study (the ``cnn_scale`` sweep): training-set size, batch, epochs, SGD
+    steps and example passes (the cost, independent of the machine), LR, loss at initialisation and at the
+    end, their ratio and whether the run reached the trained regime (:func:`gradconf.verdicts.reached_regime`)."""
+    from .verdicts import reached_regime, settings
+
+    r = study.chosen.sort_values(["train.batch_size", "n_train", "train.lr"]).reset_index(drop=True)
+    n = r["n_train"].astype(int)
+    steps = (n // r["train.batch_size"]) * r["train.epochs"]
+    pct = 100 * settings()["trained_loss_fraction"]
+    return pd.DataFrame({
+        "training images": n.map(lambda v: f"{v:,}"),
+        "batch": r["train.batch_size"].astype(int),
+        "epochs": r["train.epochs"].astype(int),
+        "SGD steps": steps.map(lambda v: f"{v:,}"),
+        "example passes": (steps * r["train.batch_size"]).map(lambda v: f"{v:,}"),
+        "LR": r["train.lr"],
+        "initial loss": r["initial_train_loss"].round(3),
+        "final loss": r["final_train_loss"].round(3),
+        "final / initial": (r["final_train_loss"] / r["initial_train_loss"]).round(3),
+        f"reached (≤ {pct:g} %)": reached_regime(r).map({True: "yes", False: "no"}),
+    })
+
+
+def ordering_by_epoch(study: Study, metric: str = "cos_min") -> pd.DataFrame:
+    """How strongly ``metric`` is ordered along the swept axis at each measured epoch, per seed: the
+    least-squares slope of ``metric`` on log2 of the swept value across the models of one seed (one row
+    per (seed, epoch), with whether the LR has decayed by then). Paper checklist item 16: the ordering by width and depth should
+    appear or sharpen late in training, near the noise floor."""
+    e = study.epochs.dropna(subset=[metric])
+    rows = []
+    for (seed, epoch), sub in e.groupby(["seed", "epoch"]):
+        x = np.log2(sub[study.axis].astype(float).to_numpy())
+        if len(np.unique(x)) < 2:
+            continue
+        slope = float(np.polyfit(x, sub[metric].astype(float).to_numpy(), 1)[0])
+        # every model decays at the same fractions of training, whatever its initial LR
+        decayed = bool((sub["lr"] < sub["train.lr"]).all())
+        rows.append({"seed": seed, "epoch": epoch, "decayed": decayed, "slope": slope, "models": len(sub)})
+    return pd.DataFrame(rows)
+
+
+def late_sharpening(ordering: pd.DataFrame, sign: float) -> tuple[pd.Series, int, int]:
+    """Per seed, how much the oriented slope (``sign`` × slope; ``sign`` = +1 where the metric should rise
+    along the axis) grew from the last measured epoch before the first LR decay to the last epoch; with those
+    two epochs. Positive: the ordering sharpened late."""
+    early = int(ordering[~ordering["decayed"] & (ordering["epoch"] >= 1)]["epoch"].max())
+    late = int(ordering["epoch"].max())
+    pivot = ordering.pivot(index="seed", columns="epoch", values="slope")
+    return sign * (pivot[late] - pivot[early]), early, late
+
+
 def compute_description(*studies: Study) -> str:
     """Summed recorded wall time and run count of ``studies``, for a chapter's scale line."""
     minutes = sum(s.compute_s for s in studies) / 60

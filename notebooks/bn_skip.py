@@ -31,10 +31,12 @@ epochs = None
 n_train = None
 
 # %% tags=["hide-input"]
+import dataclasses
+
 from IPython.display import display
 
 from gradconf.book import notebook_parameters
-from gradconf.figures import variant_figure
+from gradconf.figures import fit_figure, variant_figure
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, diverged_models, image_study,
                               model_table, scale_description)
@@ -59,12 +61,19 @@ print(f"dataset: {DATASET_NAMES[dataset][0]}; depths {study.values}; seeds {stud
 
 # %% [markdown]
 # **Data and scale (preset {glue:text}`preset`).** {glue:text}`scale`; {glue:text}`channels`;
-# BatchNorm in {glue:text}`bn_mode` mode while measuring. Summed compute: {glue:text}`compute` on 2 CPU
-# threads. The `book` preset trains only the shallowest depth and one deep one, on 512 images; the
-# `paper` preset runs β ∈ {16, 22, 28, 34, 40, 52, 76, 100} with the full protocol.
+# BatchNorm in {glue:text}`bn_mode` mode while measuring. Summed compute: {glue:text}`compute`
+# (recorded wall time, runs sharing 2 CPU cores). The `book` preset trains only the shallowest depth and one deep one, with the CPU schedule of
+# {doc}`cnn_depth`; the `paper` preset runs β ∈ {16, 22, 28, 34, 40, 52, 76, 100} with the full protocol.
+# Regime: {glue:text}`regime`.
 
 # %% tags=["hide-input"]
 glue_figure("fig_bn_skip", variant_figure(study))
+for name, depth in (("shallow", min(study.values)), ("deep", max(study.values))):
+    at = study.subset(model__depth=depth)
+    by_variant = dataclasses.replace(at, axis="variant", chosen=with_variants(at.chosen),
+                                     epochs=with_variants(at.epochs))
+    glue_figure(f"fig_bn_skip_fit_{name}", fit_figure(by_variant, "variant", palette="colorblind"))
+    glue_text(f"depth_{name}", str(depth))
 failed = diverged_models(study)
 glue_text("diverged", ", ".join(failed) if failed else "none")
 deepest = max(study.values)
@@ -93,6 +102,21 @@ glue_text("skip_reading", "The first SGD steps of the +skip network from there o
 # Each model at its selected learning rate. (a) final training loss, (b) minimum minibatch-pair cosine
 # at the last epoch (BN in {glue:text}`bn_mode` mode), (c) test accuracy, each against depth; (d)
 # training loss per epoch at the largest depth. Lines are means, bands the std over seeds.
+# ```
+#
+# ```{glue:figure} fig_bn_skip_fit_shallow
+# :name: fig-bn-skip-fit-shallow
+#
+# The fit beside the confusion at β = {glue:text}`depth_shallow`, per measured epoch and variant (mean ±
+# std over seeds): (a) training loss, (b) ‖G‖ and (c) gradient noise scale of the probe set's exact
+# per-example Gram (BatchNorm in eval mode), (d) minimum minibatch cosine against training loss, so that
+# variants are compared at matched fit by reading vertically.
+# ```
+#
+# ```{glue:figure} fig_bn_skip_fit_deep
+# :name: fig-bn-skip-fit-deep
+#
+# The same at β = {glue:text}`depth_deep`.
 # ```
 #
 # **Diverged at every learning rate of the grid:** {glue:text}`diverged`. Without BatchNorm, every
@@ -133,7 +157,7 @@ record_verdicts("bn_skip", verdicts, regime_description(
 #
 # ## How this differs from the paper
 #
-# - **Depths and scale.** Two depths on 512 pooled images for a few epochs (stated above), against the
+# - **Depths and scale.** Two depths on 2,048 pooled images for 60 epochs (stated above), against the
 #   paper's eight depths up to 100 trained for 200 epochs on the full set. Whether BN and skips keep
 #   confusion low at β = 100 is left to the `paper` preset.
 # - **BN mode.** Train mode during measurement is our choice; eval mode is available

@@ -34,10 +34,11 @@ import pandas as pd
 from IPython.display import display
 
 from gradconf.book import notebook_parameters
-from gradconf.figures import fit_figure, matched_loss_figure, probe_figure, sweep_figure
+from gradconf.figures import fit_figure, matched_loss_figure, ordering_figure, probe_figure, sweep_figure
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
-from gradconf.studies import compute_description, mlp_studies, model_table, scale_description
-from gradconf.verdicts import regime_description, study_verdicts
+from gradconf.studies import (compute_description, late_sharpening, mlp_studies, model_table, ordering_by_epoch,
+                              scale_description)
+from gradconf.verdicts import judge_signs, regime_description, study_verdicts
 
 P = notebook_parameters("mlp_sweeps", preset, depths=depths, widths=widths, seeds=seeds, lrs=lrs, epochs=epochs,
                         n_train=n_train, matched_loss=matched_loss)
@@ -148,6 +149,17 @@ display(pd.concat([model_table(depth), model_table(width)], ignore_index=True))
 verdicts = {**study_verdicts(depth, ["depth_loss", "depth_min_cos", "depth_probe_cos"], x_label="depth"),
             **study_verdicts(width, ["width_loss", "width_min_cos", "width_probe_cos"], x_label="width")}
 judged = pd.concat([depth.chosen, width.chosen]).drop_duplicates("key")  # depth 4 x width 256 is in both
+# checklist item 16: is the ordering by depth and width established or sharpened late in training?
+orderings = {"depth": (ordering_by_epoch(depth), -1.0), "width": (ordering_by_epoch(width), 1.0)}
+sharpening = {name: late_sharpening(frame, sign) for name, (frame, sign) in orderings.items()}
+_, early_epoch, late_epoch = sharpening["depth"]
+verdicts["late_ordering"] = judge_signs(
+    "late_ordering", {name: (values, 1.0) for name, (values, _, _) in sharpening.items()},
+    evidence=" ".join(f"{name}: change of the oriented slope from epoch {e} to {l}, per seed "
+                      f"{', '.join(f'{v:+.3f}' for v in values)}." for name, (values, e, l) in sharpening.items()))
+glue_figure("fig_mlp_ordering", ordering_figure(orderings))
+glue_text("early_epoch", str(early_epoch))
+glue_text("late_epoch", str(late_epoch))
 record_verdicts("mlp_sweeps", verdicts, regime_description(judged))
 against = [f"{v.claim[0].upper()}{v.claim[1:]}" for v in verdicts.values() if v.label == "contradicted"]
 glue_text("disagreements", ("Our runs contradict the paper on " + ("these claims: " if len(against) > 1 else "this claim: ")
@@ -180,7 +192,20 @@ glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
 # - {glue:text}`verdict_width_min_cos`
 # - {glue:text}`verdict_width_probe_cos`
 #
+# Late in training (checklist item 16):
+# - {glue:text}`verdict_late_ordering`
+#
 # Regime of these runs: {glue:text}`regime`. {glue:text}`verdict_rules`
+# ```
+#
+# ```{glue:figure} fig_mlp_ordering
+# :name: fig-mlp-ordering
+#
+# How strongly the minimum minibatch cosine is ordered by depth (left) and by width (right) at each
+# measured epoch: the least-squares slope across the models of one seed on log2 of depth or width,
+# signed so that the paper's ordering (lower when deeper, higher when wider) is positive. Grey: seeds;
+# black: their mean; shaded: after the first LR decay. The late-training verdict compares epoch
+# {glue:text}`early_epoch` (the last measured before the first decay) with epoch {glue:text}`late_epoch`.
 # ```
 #
 # ## What we find
@@ -193,6 +218,8 @@ glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
 #   {glue:text}`label_depth_min_cos`, width {glue:text}`label_width_min_cos`.
 # - **Per-example confusion** on the probe set: depth {glue:text}`label_depth_probe_cos`, width
 #   {glue:text}`label_width_probe_cos`.
+# - **Late training** (the poster's observation that the ordering appears after the LR decays):
+#   {glue:text}`label_late_ordering` ({numref}`fig-mlp-ordering`).
 # - {glue:text}`disagreements`
 # - The minimum of 100 cosines is an extreme-value statistic of a noisy density; the fit figures show
 #   that the models also end at different losses, gradient norms and noise scales, so a difference in
