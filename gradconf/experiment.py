@@ -112,7 +112,8 @@ class RunConfig:
             "model": model_config_to_dict(self.model),
             "init": dataclasses.asdict(self.init),
             "train": {**dataclasses.asdict(self.train), "lr_decay_at": list(self.train.lr_decay_at)},
-            "measure": dataclasses.asdict(self.measure),
+            "measure": {k: v for k, v in dataclasses.asdict(self.measure).items()
+                        if not (k in MeasureConfig.KEY_NEUTRAL and v == MeasureConfig.KEY_NEUTRAL[k])},
             "seed": self.seed,
             "n_train": self.n_train,
             "n_test": self.n_test,

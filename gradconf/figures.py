@@ -388,9 +388,9 @@ def ordering_figure(orderings: dict[str, tuple[Any, float]]) -> Any:
             a.plot(sub["epoch"], sub["oriented"], color="0.6", lw=0.8, marker=".", ms=3)
         mean = f.groupby("epoch")["oriented"].mean()
         a.plot(mean.index, mean.to_numpy(), color="k", lw=2, marker="o", ms=4)
-        first = f.loc[f["decayed"], "epoch"].min()
-        if first == first:  # not NaN: some epoch is after the first decay
-            a.axvspan(first - 0.5, f["epoch"].max() + 0.5, color="tab:blue", alpha=0.08, lw=0)
+        if f["decayed"].any():  # shade from the last epoch at the initial LR: the decay comes right after it
+            last_initial = f.loc[~f["decayed"], "epoch"].max()
+            a.axvspan(last_initial + 0.5, f["epoch"].max() + 0.5, color="tab:blue", alpha=0.08, lw=0)
         a.axhline(0, color="0.3", lw=0.8, ls="--")
         a.set(title=f"{label}: oriented slope of min cosine", xlabel="epoch",
               ylabel="per doubling (positive: paper's order)")

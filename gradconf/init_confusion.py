@@ -9,8 +9,10 @@ The result is a tidy frame, one row per (width, depth, draw), with both the **ra
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -27,13 +29,15 @@ SUMMARY_COLUMNS: tuple[str, ...] = ("eta", "min_inner", "mean_inner", "mean_sq_n
 def init_confusion_draws(
     widths: Sequence[int], depths: Sequence[int], *, n: int, d: int, draws: int, activation: str = "tanh",
     kappa: float = 1.0, loss: str = "mse", seed: int = 0, progress: bool = False, init: InitConfig | None = None,
+    bias: bool = True,
 ) -> pd.DataFrame:
     """One row per (width, depth, draw): confusion statistics of the per-sample Gram at initialisation.
 
     ``depth`` is the number of hidden layers, so the net has depth + 1 weight matrices after W_0
     counting the scalar read-out; this is β + 1 in the paper's notation (β hidden-to-hidden maps).
     Draw ``k`` uses the same data for every (width, depth), so the sweep compares architectures on
-    shared samples. ``init`` replaces Strategy 4.1 (e.g. orthogonal weights for Thm 6.1).
+    shared samples. ``init`` replaces Strategy 4.1 (e.g. orthogonal weights for Thm 6.1). ``bias=False`` gives
+    the paper's network of eq. 4, which has no biases (their gradients would otherwise enter every Gram).
     """
     from tqdm import tqdm
 
@@ -48,7 +52,7 @@ def init_confusion_draws(
     grid = list(itertools.product(widths, depths, range(draws)))
     for width, depth, draw in tqdm(grid, desc="init draws", disable=not progress):
         data = datasets[draw]
-        config = MLPConfig(input_dim=d, width=width, depth=depth, output_dim=1, activation=activation)
+        config = MLPConfig(input_dim=d, width=width, depth=depth, output_dim=1, activation=activation, bias=bias)
         model = build_model(config, init or InitConfig(scheme="gaussian", kappa=kappa),
                             seed=seed * 1_000_003 + 7919 * draw + 31 * width + depth)
         y = data.y if loss == "mse" else data.y.reshape(-1)
@@ -84,3 +88,56 @@ def init_scheme_draws(
                                    seed=seed, init=config).assign(init=name)
               for name, config in schemes.items()]
     return pd.concat(frames, ignore_index=True)
+
+
+def level_widths(means: pd.DataFrame, level: float, metric: str = "cos_min") -> pd.Series:
+    """Per depth, the width ℓ*(β) at which the mean ``metric`` (a frame indexed by width and depth) first
+    rises through ``level``, by linear interpolation in log2 width (NaN where it does not cross)."""
+    out = {}
+    for depth, sub in means[metric].groupby(level="depth"):
+        s = sub.droplevel("depth").sort_index()
+        x, y = np.log2(s.index.to_numpy(dtype=float)), s.to_numpy(dtype=float)
+        crossing = np.nan
+        for k in range(len(y) - 1):
+            if y[k] < level <= y[k + 1]:
+                crossing = 2 ** (x[k] + (level - y[k]) * (x[k + 1] - x[k]) / (y[k + 1] - y[k]))
+                break
+        out[depth] = crossing
+    return pd.Series(out, name="level_width").rename_axis("depth")
+
+
+def level_set_slope(frame: pd.DataFrame, fraction: float, *, metric: str = "cos_min", boot: int = 200,
+                    seed: int = 0) -> dict[str, float]:
+    """The exponent k of a level set ℓ*(β) ∝ β^k of the mean ``metric`` over a (width, depth) grid of draws.
+
+    The level sits at ``fraction`` of the way from the lowest to the highest cell mean (a rule fixed before
+    the data, whatever their range); k is the least-squares slope of log2 ℓ* on log2 β over the depths where
+    the level is crossed. Its standard error comes from ``boot`` resamples of the draws, each recomputing the
+    level, the crossings and the slope. The paper's v2 condition ℓ/β² ≳ 1/√d would be tight if k = 2
+    (paper.md §2.5)."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction}")
+
+    def slope(f: pd.DataFrame) -> tuple[float, int, float]:
+        means = f.groupby(["width", "depth"])[[metric]].mean()
+        lo, hi = float(means[metric].min()), float(means[metric].max())
+        level = lo + fraction * (hi - lo)
+        widths = level_widths(means, level, metric).dropna()
+        if len(widths) < 3:
+            return math.nan, len(widths), level
+        x, y = np.log2(widths.index.to_numpy(dtype=float)), np.log2(widths.to_numpy())
+        return float(np.polyfit(x, y, 1)[0]), len(widths), level
+
+    estimate, depths, level = slope(frame)
+    rng = np.random.default_rng(seed)
+    draws = frame["draw"].unique()
+    samples = []
+    for _ in range(boot):
+        pick = rng.choice(draws, size=len(draws), replace=True)
+        resampled = pd.concat([frame[frame["draw"] == d] for d in pick], ignore_index=True)
+        samples.append(slope(resampled)[0])
+    samples = np.array(samples)
+    finite = samples[np.isfinite(samples)]
+    return {"slope": estimate, "depths": depths, "level": level,
+            "se": float(finite.std(ddof=1)) if len(finite) > 1 else math.nan,
+            "boot_finite": int(len(finite)), "boot": boot}

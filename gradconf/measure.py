@@ -121,6 +121,60 @@ def minibatch_cosines(
     ).cosines
 
 
+def pairs_from_gram(gram: torch.Tensor, pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> MinibatchPairs:
+    """Minibatch-mean gradient pairs read off a per-example Gram: ⟨ḡ_A, ḡ_B⟩ = (1/|A||B|) Σ_{i∈A, j∈B} G_ij and
+    ‖ḡ_A‖² = (1/|A|²) Σ_{i,j∈A} G_ij, for each (A, B) of index tensors into the Gram's examples. Exact for models
+    without BatchNorm in train mode (whose minibatch gradient is not a mean of per-example ones)."""
+    g = gram.detach().to(torch.float64)
+    inner, norm_a, norm_b = [], [], []
+    for a, b in pairs:
+        inner.append(g[a][:, b].sum() / (len(a) * len(b)))
+        norm_a.append(g[a][:, a].sum().clamp_min(0).sqrt() / len(a))
+        norm_b.append(g[b][:, b].sum().clamp_min(0).sqrt() / len(b))
+    return MinibatchPairs(torch.stack(inner).cpu(), torch.stack(norm_a).cpu(), torch.stack(norm_b).cpu())
+
+
+def pool_gradient_pairs(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_pairs: int = 100,
+    batch_size: int = 128,
+    pool_size: int = 1024,
+    *,
+    generator: torch.Generator,
+    loss: str = "cross_entropy",
+    bn_mode: str | None = None,
+) -> MinibatchPairs:
+    """A cheaper estimator of the paper's measurement (issue 17, item 5): one exact per-example Gram of a random
+    pool of ``pool_size`` examples, then ``n_pairs`` pairs of disjoint size-``batch_size`` minibatches drawn
+    from the pool, each pair's inner product and norms read off the Gram (:func:`pairs_from_gram`).
+
+    Each pair's cosine is exact for its two minibatches, but all pairs share one pool, so the statistics of a
+    set of pairs differ from the direct protocol's (:func:`minibatch_gradient_pairs`): the measurement
+    chapter shows the bias and spread of the minimum, median and std against the pool size. BatchNorm in
+    train mode has no per-example gradients: such a model is refused (``bn_mode="eval"`` is allowed)."""
+    check_loss(loss)
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if has_bn and bn_mode != "eval":
+        raise ValueError("the pool measurement reads minibatch gradients off a per-example Gram, which BatchNorm in "
+                         "train mode does not have: use the direct protocol, or bn_mode='eval'")
+    if n_pairs < 1 or batch_size < 1:
+        raise ValueError(f"n_pairs and batch_size must be >= 1, got {n_pairs} and {batch_size}")
+    n = x.shape[0]
+    if not 2 * batch_size <= pool_size <= n:
+        raise ValueError(f"pool_size must lie between 2 * batch_size = {2 * batch_size} and the {n} examples, "
+                         f"got {pool_size}")
+    pool = torch.randperm(n, generator=generator)[:pool_size].to(x.device)
+    with _bn_mode(model, bn_mode if has_bn else None):
+        gram = gradient_gram(model, x[pool], y[pool], loss=loss)
+    pairs = []
+    for _ in range(n_pairs):
+        idx = torch.randperm(pool_size, generator=generator)[: 2 * batch_size]
+        pairs.append((idx[:batch_size], idx[batch_size:]))
+    return pairs_from_gram(gram, pairs)
+
+
 def off_diagonal(matrix: torch.Tensor) -> torch.Tensor:
     """The entries above the diagonal (each unordered pair i < j once)."""
     i, j = torch.triu_indices(matrix.shape[0], matrix.shape[1], offset=1)

@@ -280,14 +280,18 @@ def ordering_by_epoch(study: Study, metric: str = "cos_min") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def late_sharpening(ordering: pd.DataFrame, sign: float) -> tuple[pd.Series, int, int]:
-    """Per seed, how much the oriented slope (``sign`` × slope; ``sign`` = +1 where the metric should rise
-    along the axis) grew from the last measured epoch before the first LR decay to the last epoch; with those
-    two epochs. Positive: the ordering sharpened late."""
-    early = int(ordering[~ordering["decayed"] & (ordering["epoch"] >= 1)]["epoch"].max())
-    late = int(ordering["epoch"].max())
-    pivot = ordering.pivot(index="seed", columns="epoch", values="slope")
-    return sign * (pivot[late] - pivot[early]), early, late
+def late_sharpening(ordering: pd.DataFrame, sign: float, late_fraction: float = 0.75) -> dict[str, Any]:
+    """Per seed, the oriented slope (``sign`` × slope; ``sign`` = +1 where the metric should rise along the
+    axis) averaged over the measured epochs before the first LR decay (``early``) and over those in the last
+    ``1 − late_fraction`` of training (``late``), and their difference (``change``: positive when the ordering
+    sharpened late). Also the epochs each average covers."""
+    last = int(ordering["epoch"].max())
+    early_epochs = sorted(ordering.loc[~ordering["decayed"] & (ordering["epoch"] >= 1), "epoch"].unique())
+    late_epochs = sorted(ordering.loc[ordering["epoch"] > late_fraction * last, "epoch"].unique())
+    pivot = ordering.pivot(index="seed", columns="epoch", values="slope") * sign
+    early, late = pivot[early_epochs].mean(axis=1), pivot[late_epochs].mean(axis=1)
+    return {"early": early, "late": late, "change": late - early, "early_epochs": [int(e) for e in early_epochs],
+            "late_epochs": [int(e) for e in late_epochs]}
 
 
 def compute_description(*studies: Study) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,8 @@ from torch import nn
 
 from .data import ArrayDataset
 from .losses import check_loss, per_example_loss
-from .measure import BN_MODES, confusion_summary, cosine_summary, gradient_gram, minibatch_gradient_pairs
+from .measure import (BN_MODES, confusion_summary, cosine_summary, gradient_gram, minibatch_gradient_pairs,
+                      pool_gradient_pairs)
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,10 @@ class MeasureConfig:
     when ``at_init``); the paper's k is 1. Training loss and accuracy are recorded at every epoch
     regardless. ``probe_size`` > 0 adds, at each measured epoch, the exact per-example Gram (eval-mode
     BN) of a fixed random probe set, summarised by :func:`gradconf.measure.confusion_summary`
-    (``probe_*`` keys of the epoch; the last one is also the run's ``probe``).
+    (``probe_*`` keys of the epoch; the last one is also the run's ``probe``). ``pool_size`` > 0 replaces the
+    paper's direct protocol by :func:`gradconf.measure.pool_gradient_pairs` (pairs read off one Gram of a
+    pool of that many examples): a different, cheaper estimator that no preset uses unless its chapter
+    states the difference.
     """
 
     n_pairs: int = 100
@@ -79,6 +84,11 @@ class MeasureConfig:
     probe_size: int = 0
     every: int = 1
     dense_after: float = 1.0
+    pool_size: int = 0
+
+    #: Fields added after records were stored, with the value that reproduces the older behaviour: a
+    #: config leaves them out of its key while they hold it, so adding them orphaned no record.
+    KEY_NEUTRAL: ClassVar[dict[str, object]] = {"pool_size": 0}
 
     def __post_init__(self) -> None:
         for name in ("n_pairs", "batch_size", "probe_size"):
@@ -93,6 +103,10 @@ class MeasureConfig:
             raise ValueError(f"every must be a positive integer (measure every k-th epoch), got {self.every!r}")
         if self.probe_size == 1:
             raise ValueError("probe_size must be 0 (off) or >= 2")
+        if not isinstance(self.pool_size, int) or isinstance(self.pool_size, bool) or self.pool_size < 0:
+            raise ValueError(f"pool_size must be 0 (the direct protocol) or a positive integer, got {self.pool_size!r}")
+        if self.pool_size and self.pool_size < 2 * self.batch_size:
+            raise ValueError(f"pool_size {self.pool_size} is smaller than one pair of minibatches ({2 * self.batch_size})")
         if self.bn_mode not in BN_MODES:
             raise ValueError(f"unknown bn_mode {self.bn_mode!r}; allowed: {', '.join(BN_MODES)}")
 
@@ -165,9 +179,12 @@ def _correct(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
 def _measure(model: nn.Module, data: ArrayDataset, measure: MeasureConfig, loss: str, gen: torch.Generator) -> dict:
     if measure.n_pairs == 0:
         return {}
-    pairs = minibatch_gradient_pairs(
-        model, data.x, data.y, measure.n_pairs, measure.batch_size, generator=gen, loss=loss, bn_mode=measure.bn_mode
-    )
+    if measure.pool_size:
+        pairs = pool_gradient_pairs(model, data.x, data.y, measure.n_pairs, measure.batch_size,
+                                    min(measure.pool_size, len(data)), generator=gen, loss=loss, bn_mode=measure.bn_mode)
+    else:
+        pairs = minibatch_gradient_pairs(model, data.x, data.y, measure.n_pairs, measure.batch_size, generator=gen,
+                                         loss=loss, bn_mode=measure.bn_mode)
     cosines = pairs.cosines
     norms = torch.cat([pairs.norm_a, pairs.norm_b])
     if not bool(torch.isfinite(norms).all()) or bool(torch.isnan(cosines).all()):

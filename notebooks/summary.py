@@ -100,9 +100,7 @@ for role, title in ROLES.items():
 # %% [markdown]
 # ## What is not checked
 #
-# - Checklist items 5 and 10 (variance against confusion, and the v2 phase diagram over width, depth
-#   and d) have no chapter yet. Item 6, the v1/v2 linear-model theorem, is not run: it was dropped after
-#   v2 ({doc}`differences`).
+# - Item 6, the v1/v2 linear-model theorem, is not run: it was dropped after v2 ({doc}`differences`).
 # - Item 14 (even the smallest models reach good accuracy) is reported, not judged: every model table
 #   gives parameter counts and test accuracy. The full-MNIST MLPs of {doc}`mlp_sweeps` reach it; the
 #   CPU-scale CNNs stop far below the paper's accuracies, and their paper-scale runs need a GPU.

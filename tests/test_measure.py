@@ -93,3 +93,46 @@ def test_degenerate_gradients_give_undefined_cosines_not_infinities():
     # a healthy Gram is left exactly as it was
     healthy = torch.tensor([[1.0, -0.5], [-0.5, 2.0]], dtype=torch.float64)
     assert torch.equal(gram_cosines(healthy), healthy / torch.outer(healthy.diagonal().sqrt(), healthy.diagonal().sqrt()))
+
+
+def test_pool_measurement_equals_the_direct_protocol_on_identical_pairs():
+    from gradconf.measure import _flat_gradient, pairs_from_gram, pool_gradient_pairs
+    from gradconf.gram import gradient_gram, trainable_parameters
+    from gradconf.models import MLPConfig, WRNConfig, build_model
+
+    model = build_model(MLPConfig(10, 16, 2, 3), seed=0).double()
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(48, 10, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (48,), generator=gen)
+    gram = gradient_gram(model, x, y)
+    params = [p for _, p in trainable_parameters(model)]
+    sets = [(torch.randperm(48, generator=gen)[:16]) for _ in range(3)]
+    pairs = [(s[:8], s[8:]) for s in sets]
+    from_gram = pairs_from_gram(gram, pairs)
+    direct_inner = [(_flat_gradient(model, params, x[a], y[a], "cross_entropy")
+                     @ _flat_gradient(model, params, x[b], y[b], "cross_entropy")).item() for a, b in pairs]
+    assert from_gram.inner.tolist() == pytest.approx(direct_inner, rel=1e-10)
+    direct_norms = [_flat_gradient(model, params, x[a], y[a], "cross_entropy").norm().item() for a, _ in pairs]
+    assert from_gram.norm_a.tolist() == pytest.approx(direct_norms, rel=1e-10)
+    pooled = pool_gradient_pairs(model, x, y, 4, 8, 32, generator=torch.Generator().manual_seed(1))
+    assert pooled.cosines.shape == (4,) and bool(((pooled.cosines.abs()) <= 1 + 1e-12).all())
+    with pytest.raises(ValueError, match="pool_size"):
+        pool_gradient_pairs(model, x, y, 4, 8, 8, generator=torch.Generator())
+    bn = build_model(WRNConfig(depth=10, width=1, base_channels=2, bn=True), seed=0)
+    with pytest.raises(ValueError, match="BatchNorm in train mode"):
+        pool_gradient_pairs(bn, torch.randn(8, 3, 8, 8), torch.zeros(8, dtype=torch.long), 1, 2, 8,
+                            generator=torch.Generator(), bn_mode="train")
+
+
+def test_pool_size_is_left_out_of_the_key_at_its_default():
+    from gradconf.experiment import RunConfig
+    from gradconf.models import MLPConfig
+    from gradconf.train import MeasureConfig
+
+    base = RunConfig(dataset="mnist", model=MLPConfig(784, 8, 1, 10))
+    assert "pool_size" not in base.to_dict()["measure"]
+    pooled = RunConfig(dataset="mnist", model=MLPConfig(784, 8, 1, 10), measure=MeasureConfig(pool_size=512))
+    assert pooled.to_dict()["measure"]["pool_size"] == 512 and pooled.key != base.key
+    assert RunConfig.from_dict(base.to_dict()).key == base.key
+    with pytest.raises(ValueError, match="pool_size"):
+        MeasureConfig(pool_size=100, batch_size=128)
