@@ -265,8 +265,8 @@ def schedule_table(study: Study) -> pd.DataFrame:
 def ordering_by_epoch(study: Study, metric: str = "cos_min") -> pd.DataFrame:
     """How strongly ``metric`` is ordered along the swept axis at each measured epoch, per seed: the
     least-squares slope of ``metric`` on log2 of the swept value across the models of one seed (one row
-    per (seed, epoch), with whether the LR has decayed by then). Paper checklist item 16: the ordering by width and depth should
-    appear or sharpen late in training, near the noise floor."""
+    per (seed, epoch), with whether the LR has decayed by then). Paper checklist item 16: the ordering by
+    width and depth should appear or sharpen late in training, near the noise floor."""
     e = study.epochs.dropna(subset=[metric])
     rows = []
     for (seed, epoch), sub in e.groupby(["seed", "epoch"]):
