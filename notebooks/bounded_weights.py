@@ -137,8 +137,9 @@ for family in families:
             ["min_inner", "cos_min", "mean_sq_norm"]].mean()
         lo, hi = m.index.min(), m.index.max()
         tag = f"{tags[family]}_{sweep}"
-        glue_text(f"{sweep}_lo", f"{lo:g}")
-        glue_text(f"{sweep}_hi", f"{hi:g}")
+        if family == families[0]:  # both families share the sweeps' values
+            glue_text(f"{sweep}_lo", f"{lo:g}")
+            glue_text(f"{sweep}_hi", f"{hi:g}")
         for metric in ("min_inner", "cos_min"):
             glue_number(f"{tag}_{metric}_lo", m.loc[lo, metric])
             glue_number(f"{tag}_{metric}_hi", m.loc[hi, metric])
