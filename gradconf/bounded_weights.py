@@ -47,10 +47,10 @@ def bounded_sweeps(*, width: int, depth: int, d: int, widths: Sequence[int], dep
     frames = []
     for name, init in NORM_ONE.items():
         common = dict(n=n, draws=draws, activation=activation, loss=loss, seed=seed, init=init, bias=False)
-        frames += [init_confusion_draws([width], depths, d=d, **common).assign(d=d, sweep="depth"),
-                   init_confusion_draws(widths, [depth], d=d, **common).assign(d=d, sweep="width")]
-        frames += [init_confusion_draws([width], [depth], d=dim, **common).assign(d=dim, sweep="d") for dim in dims]
-        frames[-len(dims) - 2:] = [f.assign(weights=name) for f in frames[-len(dims) - 2:]]
+        family = [init_confusion_draws([width], depths, d=d, **common).assign(d=d, sweep="depth"),
+                  init_confusion_draws(widths, [depth], d=d, **common).assign(d=d, sweep="width")]
+        family += [init_confusion_draws([width], [depth], d=dim, **common).assign(d=dim, sweep="d") for dim in dims]
+        frames.append(pd.concat(family, ignore_index=True).assign(weights=name))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -64,8 +64,6 @@ def single_entry_model(d: int, width: int, depth: int, activation: str = "tanh")
             if isinstance(m, torch.nn.Linear):
                 m.weight.zero_()
                 m.weight[0, 0] = 1.0
-                if m.bias is not None:
-                    m.bias.zero_()
     return model
 
 
@@ -74,10 +72,6 @@ def single_entry_gram(x: torch.Tensor, y: torch.Tensor, *, width: int, depth: in
     """The exact per-sample Gram of :func:`single_entry_model` on (x, y), in float64."""
     model = single_entry_model(x.shape[1], width, depth, activation)
     return gradient_gram(model, x.double(), y.double(), loss=loss)
-
-
-def _gram_summary(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str) -> dict[str, float]:
-    return confusion_summary(gradient_gram(model, x, y, loss=loss, method="ghost"))
 
 
 def worst_in_ball(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, radius: float, *, directions: int,
@@ -105,9 +99,9 @@ def worst_in_ball(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, radi
             for k, p in model.named_parameters():
                 p.copy_(params[k])
 
-    def summary_at(params: dict[str, torch.Tensor]) -> dict[str, float]:
+    def gram_at(params: dict[str, torch.Tensor]) -> torch.Tensor:
         load(params)
-        return _gram_summary(model, x, y, loss)
+        return gradient_gram(model, x, y, loss=loss, method="ghost")
 
     def project(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         out = {}
@@ -121,17 +115,19 @@ def worst_in_ball(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, radi
         return matrix / top if float(top) > 0 else matrix
 
     try:
-        best = summary_at(centre)
+        start_gram = gram_at(centre)
+        best = confusion_summary(start_gram)
         worst_inner, worst_cos = best["min_inner"], best["cos_min"]
         start, start_inner = centre, best["min_inner"]
         if radius > 0:
             for _ in range(directions):
                 point = {k: centre[k] + radius * unit(torch.randn(v.shape, generator=generator, dtype=v.dtype))
                          for k, v in centre.items()}
-                s = summary_at(point)
+                gram = gram_at(point)
+                s = confusion_summary(gram)
                 worst_inner, worst_cos = min(worst_inner, s["min_inner"]), min(worst_cos, s["cos_min"])
                 if s["min_inner"] < start_inner:
-                    start, start_inner = point, s["min_inner"]
+                    start, start_inner, start_gram = point, s["min_inner"], gram
 
             def example_loss(params: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
                 out = functional_call(model, params, (xi[None],))
@@ -141,15 +137,15 @@ def worst_in_ball(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, radi
                 gi, gj = grad(example_loss)(params, x[i], y[i]), grad(example_loss)(params, x[j], y[j])
                 return sum((gi[k] * gj[k]).sum() for k in names)
 
-            point = start
+            point, gram = start, start_gram  # each point's Gram is computed once: it scores and steers
             for _ in range(steps):
-                load(point)
-                gram = gradient_gram(model, x, y, loss=loss, method="ghost").double()
-                off = gram + torch.diag(torch.full((len(gram),), math.inf, dtype=gram.dtype))
-                i, j = divmod(int(off.argmin()), len(gram))
+                g = gram.double()
+                off = g + torch.diag(torch.full((len(g),), math.inf, dtype=g.dtype))
+                i, j = divmod(int(off.argmin()), len(g))
                 direction = grad(pair_inner)(point, i, j)
                 point = project({k: point[k] - (radius / 4) * unit(direction[k]) for k in names})
-                s = summary_at(point)
+                gram = gram_at(point)
+                s = confusion_summary(gram)
                 worst_inner, worst_cos = min(worst_inner, s["min_inner"]), min(worst_cos, s["cos_min"])
         return {"worst_min_inner": worst_inner, "worst_cos_min": worst_cos}
     finally:

@@ -67,6 +67,13 @@ def _flat_gradient(model: nn.Module, params: list[nn.Parameter], x: torch.Tensor
     ]).to(torch.float64)
 
 
+def _check_pair_request(loss: str, n_pairs: int, batch_size: int) -> None:
+    """The argument checks both pair estimators share, before any compute."""
+    check_loss(loss)
+    if n_pairs < 1 or batch_size < 1:
+        raise ValueError(f"n_pairs and batch_size must be >= 1, got {n_pairs} and {batch_size}")
+
+
 def minibatch_gradient_pairs(
     model: nn.Module,
     x: torch.Tensor,
@@ -85,9 +92,7 @@ def minibatch_gradient_pairs(
     backward pass, so BatchNorm may be in train mode (``bn_mode``; required when the model has BN).
     Running statistics and module modes are restored afterwards; no ``.grad`` is written.
     """
-    check_loss(loss)
-    if n_pairs < 1 or batch_size < 1:
-        raise ValueError(f"n_pairs and batch_size must be >= 1, got {n_pairs} and {batch_size}")
+    _check_pair_request(loss, n_pairs, batch_size)
     n = x.shape[0]
     if n < 2 * batch_size:
         raise ValueError(f"need at least 2 * batch_size = {2 * batch_size} examples for a disjoint pair, got {n}")
@@ -154,13 +159,11 @@ def pool_gradient_pairs(
     set of pairs differ from the direct protocol's (:func:`minibatch_gradient_pairs`): the measurement
     chapter shows the bias and spread of the minimum, median and std against the pool size. BatchNorm in
     train mode has no per-example gradients: such a model is refused (``bn_mode="eval"`` is allowed)."""
-    check_loss(loss)
+    _check_pair_request(loss, n_pairs, batch_size)
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     if has_bn and bn_mode != "eval":
         raise ValueError("the pool measurement reads minibatch gradients off a per-example Gram, which BatchNorm in "
                          "train mode does not have: use the direct protocol, or bn_mode='eval'")
-    if n_pairs < 1 or batch_size < 1:
-        raise ValueError(f"n_pairs and batch_size must be >= 1, got {n_pairs} and {batch_size}")
     n = x.shape[0]
     if not 2 * batch_size <= pool_size <= n:
         raise ValueError(f"pool_size must lie between 2 * batch_size = {2 * batch_size} and the {n} examples, "
