@@ -37,6 +37,11 @@ GRAM_METHODS: tuple[str, ...] = ("auto", "ghost", "vmap", "loop")
 
 #: Largest number of tensor elements a single temporary of the engine may hold.
 _BLOCK_ELEMENTS = 1 << 26
+#: A conv layer whose weight has at least this many elements per output position gets its per-example
+#: weight gradients from unfold + batched matmul, a smaller one from one grouped convolution backward.
+#: Measured per layer on CPU (n = 128, CNN-16-2 at 32 x 32 and 16 x 16 inputs): unfold 1.4-1.7x faster
+#: at 1,152-2,304 elements per position, even at 576, the grouped convolution 1.5-5x faster at 4-144.
+_UNFOLD_MIN_WEIGHT_PER_POSITION = 512
 #: Per-example gradients up to this many bytes are kept whole by ``vmap``/``loop``; above it the
 #: Gram is assembled block by block, recomputing gradients instead of storing n x P floats.
 DEFAULT_MEMORY_BUDGET = 3 << 30
@@ -152,9 +157,19 @@ def _conv2d_weight_gram(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch
     n, c_in = a.shape[:2]
     c_out, positions = b.shape[1], b.shape[2] * b.shape[3]
     d = c_in * m.kernel_size[0] * m.kernel_size[1]
-    if n * n * positions * positions * (d + c_out) < n * positions * c_out * d + n * n * c_out * d:
+    ghost_cheaper = n * n * positions * positions * (d + c_out) < n * positions * c_out * d + n * n * c_out * d
+    if ghost_cheaper or c_out * d >= _UNFOLD_MIN_WEIGHT_PER_POSITION * positions:
         cols = nn.functional.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
-        return _positions_gram(cols.transpose(1, 2), b.reshape(n, c_out, -1).transpose(1, 2))
+        if ghost_cheaper:
+            return _positions_gram(cols.transpose(1, 2), b.reshape(n, c_out, -1).transpose(1, 2))
+        # per-example weight gradients b_i cols_i^T, (n, C, D), a group of output channels at a time
+        gram = a.new_zeros(n, n)
+        bt = b.reshape(n, c_out, -1)
+        step = max(1, _BLOCK_ELEMENTS // (n * d))
+        for start in range(0, c_out, step):
+            per_example = torch.bmm(bt[:, start:start + step], cols.transpose(1, 2)).reshape(n, -1)
+            gram += per_example @ per_example.T
+        return gram
     # Per-example weight gradients of this layer only, from one grouped convolution backward
     # (the batch as groups): several times faster than unfold + bmm on CPU.
     _, per_example, _ = torch.ops.aten.convolution_backward(

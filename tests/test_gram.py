@@ -251,3 +251,14 @@ def test_gram_segments_refuse_shared_and_outside_parameters():
     assert gram_segments(Outside()) is None
     assert gram_segments(nn.Sequential(nn.Linear(3, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 2)))) is not None
     assert len(gram_segments(nn.Sequential(nn.Linear(3, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 2))))) == 3
+
+
+@pytest.mark.parametrize("threshold", [0, 10**12])
+def test_conv_per_example_routes_are_exact(monkeypatch, threshold):
+    """Both materialising routes of a conv layer (unfold + bmm, grouped convolution) give the exact Gram."""
+    import gradconf.gram as gram_module
+    monkeypatch.setattr(gram_module, "_UNFOLD_MIN_WEIGHT_PER_POSITION", threshold)
+    build, shape, classes, loss = CASES["resnet_eval_bn"]
+    model = build()
+    x, y = _data(6, (3, 12, 12), classes)
+    assert_close(gradient_gram(model, x, y, loss, method="ghost"), reference_gram(model, x, y, loss))
