@@ -42,9 +42,29 @@ _BLOCK_ELEMENTS = 1 << 26
 #: Measured per layer on CPU (n = 128, CNN-16-2 at 32 x 32 and 16 x 16 inputs): unfold 1.4-1.7x faster
 #: at 1,152-2,304 elements per position, even at 576, the grouped convolution 1.5-5x faster at 4-144.
 _UNFOLD_MIN_WEIGHT_PER_POSITION = 512
+#: From this many rows on, :func:`self_gram` computes only the upper block triangle.
+_SELF_GRAM_MIN_ROWS = 256
 #: Per-example gradients up to this many bytes are kept whole by ``vmap``/``loop``; above it the
 #: Gram is assembled block by block, recomputing gradients instead of storing n x P floats.
 DEFAULT_MEMORY_BUDGET = 3 << 30
+
+
+def self_gram(m: torch.Tensor) -> torch.Tensor:
+    """m @ m.T for rows m (n, k), computing only the upper block triangle for large n and mirroring it.
+
+    A Gram is symmetric, so about half its products are redundant; BLAS has no symmetric product in
+    torch, so blocks of rows do it. Measured on CPU: 1.3-1.8x faster than ``m @ m.T`` at n = 512-2,048.
+    """
+    n = m.shape[0]
+    if n < _SELF_GRAM_MIN_ROWS:
+        return m @ m.T
+    step = -(-n // min(8, n // 128))
+    gram = m.new_empty(n, n)
+    for i in range(0, n, step):
+        gram[i:i + step, i:] = m[i:i + step] @ m[i:].T
+    for i in range(0, n, step):
+        gram[i + step:, i:i + step] = gram[i:i + step, i + step:].T
+    return gram
 
 
 class GhostUnsupportedError(ValueError):
@@ -112,7 +132,7 @@ def _positions_gram(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     c = b.shape[2]
     if t == 1:
         a0, b0 = a[:, 0], b[:, 0]
-        return (a0 @ a0.T) * (b0 @ b0.T)
+        return self_gram(a0) * self_gram(b0)
     ghost_flops = n * n * t * t * (d + c)
     materialise_flops = n * t * c * d + n * n * c * d
     if ghost_flops < materialise_flops:
@@ -131,7 +151,7 @@ def _positions_gram(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     at = a.transpose(1, 2)
     for start in range(0, c, channels):
         per_example = torch.bmm(at, b[:, :, start:start + channels]).reshape(n, -1)
-        gram += per_example @ per_example.T
+        gram += self_gram(per_example)
     return gram
 
 
@@ -143,13 +163,13 @@ def _linear_contribution(m: nn.Linear, a: torch.Tensor, b: torch.Tensor) -> torc
     if m.weight.requires_grad and with_bias and a.shape[1] == 1:
         # weight and bias together: (A A^T + 1) o (B B^T), one B B^T instead of two
         a0, b0 = a[:, 0], b[:, 0]
-        return (a0 @ a0.T + 1) * (b0 @ b0.T)
+        return (self_gram(a0) + 1) * self_gram(b0)
     gram = a.new_zeros(n, n)
     if m.weight.requires_grad:
         gram += _positions_gram(a, b)
     if with_bias:
         s = b.sum(dim=1)
-        gram += s @ s.T
+        gram += self_gram(s)
     return gram
 
 
@@ -168,7 +188,7 @@ def _conv2d_weight_gram(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch
         step = max(1, _BLOCK_ELEMENTS // (n * d))
         for start in range(0, c_out, step):
             per_example = torch.bmm(bt[:, start:start + step], cols.transpose(1, 2)).reshape(n, -1)
-            gram += per_example @ per_example.T
+            gram += self_gram(per_example)
         return gram
     # Per-example weight gradients of this layer only, from one grouped convolution backward
     # (the batch as groups): several times faster than unfold + bmm on CPU.
@@ -180,7 +200,7 @@ def _conv2d_weight_gram(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch
         [False, True, False],
     )
     per_example = per_example.reshape(n, -1)
-    return per_example @ per_example.T
+    return self_gram(per_example)
 
 
 def _conv2d_contribution(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -190,7 +210,7 @@ def _conv2d_contribution(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torc
         gram += _conv2d_weight_gram(m, a, b)
     if m.bias is not None and m.bias.requires_grad:
         s = b.reshape(n, b.shape[1], -1).sum(dim=2)
-        gram += s @ s.T
+        gram += self_gram(s)
     return gram
 
 
@@ -202,10 +222,10 @@ def _batchnorm_contribution(m: nn.modules.batchnorm._BatchNorm, a: torch.Tensor,
     if m.weight is not None and m.weight.requires_grad:
         normalised = (a - m.running_mean.reshape(shape)) / torch.sqrt(m.running_var.reshape(shape) + m.eps)
         g = (b * normalised.reshape(n, c, -1)).sum(dim=2)
-        gram += g @ g.T
+        gram += self_gram(g)
     if m.bias is not None and m.bias.requires_grad:
         g = b.sum(dim=2)
-        gram += g @ g.T
+        gram += self_gram(g)
     return gram
 
 
@@ -274,10 +294,10 @@ def _ghost_gram(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str) -
 
 def _fold(grads: tuple[torch.Tensor, ...], other: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
     """sum_p g_p g_p'^T over parameter tensors (rows = examples): the Gram without concatenating."""
-    other = grads if other is None else other
     out = None
-    for g, h in zip(grads, other):
-        part = g.reshape(g.shape[0], -1) @ h.reshape(h.shape[0], -1).T
+    for k, g in enumerate(grads):
+        g = g.reshape(g.shape[0], -1)
+        part = self_gram(g) if other is None else g @ other[k].reshape(other[k].shape[0], -1).T
         out = part if out is None else out + part
     return out
 

@@ -262,3 +262,18 @@ def test_conv_per_example_routes_are_exact(monkeypatch, threshold):
     model = build()
     x, y = _data(6, (3, 12, 12), classes)
     assert_close(gradient_gram(model, x, y, loss, method="ghost"), reference_gram(model, x, y, loss))
+
+
+@pytest.mark.parametrize("n", [5, 255, 256, 300, 1031])
+def test_self_gram_equals_the_full_product(n):
+    from gradconf.gram import self_gram
+    m = torch.randn(n, 7, generator=torch.Generator().manual_seed(n))
+    g = self_gram(m)
+    assert torch.allclose(g, m @ m.T, rtol=1e-12, atol=1e-12)
+
+
+def test_ghost_is_exact_where_the_gram_is_built_by_blocks():
+    """n >= 256: the ghost Gram's symmetric block products against the per-example loop."""
+    model = build_model(MLPConfig(input_dim=5, width=6, depth=2, output_dim=3), seed=0).double()
+    x, y = _data(300, (5,), 3)
+    assert_close(gradient_gram(model, x, y, method="ghost"), reference_gram(model, x, y, "cross_entropy"))
