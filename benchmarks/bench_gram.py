@@ -1,27 +1,140 @@
-"""Cost of each Gram method as a ratio to one plain batched forward+backward (same n, same process).
+"""Cost of each exact Gram method as a ratio to one plain batched forward+backward (same n, same process).
 
-Targets (issue 2): ghost <= 1.5x on the MLPs at n=512 and >= 100x faster than vmap there; on conv nets
-ghost <= 1.5x and never slower than vmap. Prints a table; the numbers are for the machine it runs on.
-Usage: python benchmarks/bench_gram.py [--threads 2] [--repeats 3] [--full]
+Columns: gradconf's ``ghost`` and ``vmap``; a plain torch.func baseline (``vmap(grad)`` over all n at once,
+per-example gradients concatenated, one matmul: what a user would write); Opacus grad samples and BackPACK
+BatchGrad where they import (installed with ``pip install --no-deps``, which keeps this torch; skipped
+otherwise), each followed by the same concatenation and matmul. Every method's Gram is checked against
+ghost's before it is timed. Ratios, not seconds, are the result: they are measured side by side in one run.
 
-The default (``make bench``) skips vmap and loop at n = 512 and caps their per-example gradients at 3 GiB
-(peak memory under 4 GB). ``--full`` (``make bench-full``) times them too, holding all n × P per-example
-gradients as the reference measurements did: 12.5 GB for the n = 512 MLP, so it needs about 16 GB free.
+Targets (issue 18): gradconf's vmap never slower than the torch.func baseline; ghost never slower than it,
+ghost <= 1.5x on CNN-16-2 32x32 at n=128 and on the MLP at n=1,024, <= 1.0x on the MLP at n=512; data
+preparation of a 1,024-image CIFAR-10 run <= 0.1 s (when $GRADCONF_DATA holds CIFAR-10).
+
+The default (``make bench``) stays under 4 GB: gradconf's vmap gets a 3 GiB budget (over it, it folds the Gram
+one segment at a time), and the baselines that must hold all n x P per-example gradients at once are skipped
+where those exceed 3 GiB (the MLP at n=512: 12.4 GB). ``--full`` (``make bench-full``, about 16 GB free) times
+them too.
+Usage: python benchmarks/bench_gram.py [--threads 2] [--repeats 3] [--full] [--quick]
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import resource
+import statistics
+import time
 
 import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
 
 from gradconf.gram import gradient_gram
 from gradconf.models import MLPConfig, WRNConfig, build_model
 from gradconf.timing import forward_backward as _forward_backward
-from gradconf.timing import median_seconds as median_time
+from gradconf.timing import median_seconds
+
+BUDGET = 3 << 30
 
 
 def forward_backward(model, x, y):
     _forward_backward(model, x, y, "cross_entropy")
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _gram_of_rows(grads) -> torch.Tensor:
+    flat = torch.cat([g.reshape(g.shape[0], -1) for g in grads], dim=1)
+    return flat @ flat.T
+
+
+def torch_func_gram(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The plain torch.func recipe: vmap(grad) over every example in one call, concatenate, one matmul."""
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = dict(model.named_buffers())
+
+    def loss_one(p, xi, yi):
+        out = functional_call(model, {**p, **buffers}, (xi.unsqueeze(0),))
+        return nn.functional.cross_entropy(out, yi.unsqueeze(0), reduction="sum")
+
+    grads = vmap(grad(loss_one), in_dims=(None, 0, 0))(params, x, y)
+    return _gram_of_rows(list(grads.values()))
+
+
+def opacus_gram(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    from opacus import GradSampleModule
+    from opacus.validators import ModuleValidator
+
+    errors = ModuleValidator.validate(model, strict=False)
+    if errors:  # BatchNorm: Opacus refuses it rather than defining a per-example gradient
+        raise NotImplementedError(f"Opacus does not support this model: {errors[0]}")
+    # Opacus records activations only in train mode; without BatchNorm (checked above) it is the same function
+    wrapped = GradSampleModule(copy.deepcopy(model).train(), batch_first=True, loss_reduction="sum")
+    nn.functional.cross_entropy(wrapped(x), y, reduction="sum").backward()
+    return _gram_of_rows([p.grad_sample for p in wrapped.parameters() if p.requires_grad])
+
+
+def backpack_gram(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    from backpack import backpack, extend
+    from backpack.extensions import BatchGrad
+
+    ext = extend(copy.deepcopy(model), use_converter=True)
+    loss = extend(nn.CrossEntropyLoss(reduction="sum"))
+    with backpack(BatchGrad()):
+        loss(ext(x), y).backward()
+    return _gram_of_rows([p.grad_batch for p in ext.parameters() if p.requires_grad])
+
+
+def _importable(name: str) -> bool:
+    try:
+        __import__(name)
+        return True
+    except Exception:
+        return False
+
+
+def _cases(quick: bool):
+    mlp = MLPConfig(784, 1024, 6, 10)
+    cases = [
+        ("MLP 784-1024x6-10", mlp, (784,), 128, False),
+        ("MLP 784-1024x6-10", mlp, (784,), 512, False),
+        ("MLP 784-1024x6-10", mlp, (784,), 1024, True),  # ghost only: the n^2 term's regime
+        ("CNN-16-2 32x32", WRNConfig(16, 2), (3, 32, 32), 128, False),
+        ("CNN-16-2 + BN (eval)", WRNConfig(16, 2, bn=True), (3, 32, 32), 128, False),
+        ("WRN-16-2 BN (eval) + skip", WRNConfig(16, 2, bn=True, skip=True), (3, 32, 32), 128, False),
+        ("book CNN 16x16", WRNConfig(16, 2, base_channels=8), (3, 16, 16), 128, False),
+    ]
+    if quick:
+        small = MLPConfig(784, 256, 3, 10)
+        cases = [("MLP 784-256x3-10", small, (784,), 64, False),
+                 ("CNN-10-1 16x16", WRNConfig(10, 1, base_channels=8), (3, 16, 16), 32, False)]
+    return cases
+
+
+def _model(cfg) -> nn.Module:
+    model = build_model(cfg, seed=0)
+    gen = torch.Generator().manual_seed(1)
+    for m in model.modules():  # non-trivial running statistics, so BN (eval) is not the identity
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1, generator=gen)
+            m.running_var.uniform_(0.5, 2.0, generator=gen)
+    return model.eval()
+
+
+def data_preparation_seconds(repeats: int) -> float | None:
+    """Median seconds of load_run_data for a 1,024-image CIFAR-10 run (warm), None without the data."""
+    from gradconf.experiment import load_run_data
+    from gradconf.sweeps import sweep_configs
+
+    config = sweep_configs("cnn_depth", "book", overrides={"n_train": 1024})[0]
+    try:
+        load_run_data(config)
+    except (FileNotFoundError, OSError, RuntimeError, ValueError):
+        return None
+    return median_seconds(lambda: load_run_data(config), repeats)
 
 
 def main() -> None:
@@ -29,35 +142,100 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--full", action="store_true",
-                        help="also time vmap/loop at n=512 with a 13 GiB budget (needs ~16 GB and several minutes)")
+                        help="also time the all-at-once baselines beyond 3 GiB (needs ~16 GB and several minutes)")
+    parser.add_argument("--quick", action="store_true", help="two small models (a smoke test of the script)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cases = [
-        ("MLP 784-1024x6-10", MLPConfig(784, 1024, 6, 10), (784,), 128),
-        ("MLP 784-1024x6-10", MLPConfig(784, 1024, 6, 10), (784,), 512),
-        ("CNN-16-2 (CIFAR)", WRNConfig(16, 2), (3, 32, 32), 128),
-    ]
-    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
-    print(f"{'model':<20} {'n':>4} {'fwd+bwd s':>10} {'ghost':>8} {'vmap':>8} {'loop':>8} {'vmap/ghost':>11}")
-    for name, cfg, shape, n in cases:
+    baselines = {"torch.func": torch_func_gram}
+    for name, fn in (("Opacus", opacus_gram), ("BackPACK", backpack_gram)):
+        if _importable(name.lower()):
+            baselines[name] = fn
+    missing = sorted({"Opacus", "BackPACK"} - set(baselines))
+    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}; ratios to one batched "
+          f"forward+backward" + (f"; not installed: {', '.join(missing)}" if missing else ""))
+    columns = ["ghost", "vmap", *baselines]
+    print(f"{'model':<26} {'n':>5} {'fwd+bwd s':>9} " + " ".join(f"{c:>10}" for c in columns))
+    table: dict[tuple[str, int], dict[str, float]] = {}
+    for name, cfg, shape, n, ghost_only in _cases(args.quick):
         gen = torch.Generator().manual_seed(0)
-        model = build_model(cfg, seed=0)
+        model = _model(cfg)
         x = torch.randn(n, *shape, generator=gen)
         y = torch.randint(0, 10, (n,), generator=gen)
-        base = median_time(lambda: forward_backward(model, x, y), args.repeats)
-        ratios = {}
-        for method in ("ghost", "vmap", "loop"):
-            if not args.full and method != "ghost" and n > 128:
-                ratios[method] = float("nan")
+        n_params = sum(p.numel() for p in model.parameters())
+        forward_backward(model, x, y)
+        reference = gradient_gram(model, x, y, method="ghost")
+        cells: dict[str, str] = {}
+        timed: dict[str, object] = {}
+        slow: set[str] = set()
+        for col in columns:
+            if ghost_only and col != "ghost":
+                cells[col] = "-"
                 continue
-            reps = args.repeats if method == "ghost" else 1
-            # --full: vmap/loop hold all n x P per-example gradients (12.5 GB for the n=512 MLP), as the reference
-            # measurements did; the default 3 GiB holds the n=128 cases whole and keeps the peak under 4 GB.
-            budget = (13 << 30) if args.full else (3 << 30)
-            ratios[method] = median_time(
-                lambda: gradient_gram(model, x, y, method=method, memory_budget=budget), reps) / base
-        print(f"{name:<20} {n:>4} {base:>10.3f} {ratios['ghost']:>7.2f}x {ratios['vmap']:>7.1f}x "
-              f"{ratios['loop']:>7.1f}x {ratios['vmap'] / ratios['ghost']:>10.1f}x", flush=True)
+            if col in baselines and n * n_params * 4 > BUDGET and not args.full:
+                cells[col] = "> 3 GiB"
+                continue
+            if col == "ghost":
+                fn = lambda: gradient_gram(model, x, y, method="ghost")  # noqa: E731
+            elif col == "vmap":
+                fn = lambda: gradient_gram(model, x, y, method="vmap", memory_budget=BUDGET)  # noqa: E731
+            else:
+                fn = lambda f=baselines[col]: f(model, x, y)  # noqa: E731
+            try:  # this call also warms the method up
+                start = time.perf_counter()
+                gram = fn()
+                if time.perf_counter() - start > 10:
+                    slow.add(col)
+            except Exception as err:  # a library that refuses the model (Opacus and BatchNorm)
+                cells[col] = "refuses" if isinstance(err, NotImplementedError) else "fails"
+                continue
+            err = ((gram - reference).abs().max() / reference.abs().max()).item()
+            if not err <= 1e-3:
+                cells[col] = f"wrong {err:.0e}"
+                continue
+            timed[col] = fn
+        # paired rounds: each round times the plain forward+backward and then every method once, so that
+        # a change of load on the machine affects all columns alike; a ratio is the median over rounds
+        ratios: dict[str, list[float]] = {col: [] for col in timed}
+        bases = []
+        for r in range(args.repeats):
+            base = _seconds(lambda: forward_backward(model, x, y))
+            bases.append(base)
+            for col, fn in timed.items():
+                if col in slow and r > 0:  # calls of minutes: timed once
+                    continue
+                ratios[col].append(_seconds(fn) / base)
+        row = {col: statistics.median(v) for col, v in ratios.items()}
+        cells.update({col: f"{v:.2f}x" for col, v in row.items()})
+        base = statistics.median(bases)
+        table[(name, n)] = row
+        print(f"{name:<26} {n:>5} {base:>9.3f} " + " ".join(f"{cells[c]:>10}" for c in columns), flush=True)
+    prep = data_preparation_seconds(args.repeats)
+    print(f"data preparation, 1,024-image CIFAR-10 run (warm): "
+          + ("no CIFAR-10 under $GRADCONF_DATA" if prep is None else f"{prep:.3f} s"))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"peak resident memory: {peak:.1f} GB")
+    if args.quick:
+        return
+    print("targets:")
+
+    def verdict(ok: bool | None) -> str:
+        return "not measured" if ok is None else ("MET" if ok else "NOT MET")
+
+    def ratio(model: str, n: int, col: str) -> float | None:
+        return table.get((model, n), {}).get(col)
+
+    pairs = [(k, r) for k, r in table.items() if "vmap" in r and "torch.func" in r]
+    print(f"  vmap <= torch.func on every model measured ({len(pairs)}): "
+          + verdict(all(r["vmap"] <= r["torch.func"] for _, r in pairs) if pairs else None))
+    pairs = [(k, r) for k, r in table.items() if "ghost" in r and "torch.func" in r]
+    print(f"  ghost <= torch.func on every model measured ({len(pairs)}): "
+          + verdict(all(r["ghost"] <= r["torch.func"] for _, r in pairs) if pairs else None))
+    for model, n, limit in (("CNN-16-2 32x32", 128, 1.5), ("MLP 784-1024x6-10", 1024, 1.5),
+                            ("MLP 784-1024x6-10", 512, 1.0)):
+        r = ratio(model, n, "ghost")
+        print(f"  ghost <= {limit}x on {model}, n={n}: {verdict(None if r is None else r <= limit)}"
+              + ("" if r is None else f" ({r:.2f}x)"))
+    print(f"  data preparation <= 0.1 s: {verdict(None if prep is None else prep <= 0.1)}")
 
 
 if __name__ == "__main__":

@@ -181,6 +181,10 @@ class WRN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
 
+    def segments(self) -> list[nn.Module]:
+        """Modules whose composition is :meth:`forward` (read by :func:`gradconf.gram.gram_segments`)."""
+        return [self.stem, *self.blocks, *self.head]
+
 
 def build_model(config: ModelConfig, init: InitConfig | None = None, seed: int = 0) -> nn.Module:
     """Build and initialise the network described by ``config`` (deterministic given ``seed``)."""

@@ -212,3 +212,68 @@ def test_non_finite_grams_and_cosines_are_errors_or_statuses_never_numbers():
     with torch.no_grad():
         model[0].weight[0, 0] = float("nan")
     assert probe_summary(model, data, "cross_entropy") == {"status": "non-finite parameters", "n": 6}
+
+
+@pytest.mark.parametrize("case", ["mlp_relu", "cnn_plain", "resnet_eval_bn"])
+def test_vmap_folds_segment_by_segment_over_the_budget(case):
+    """Over the budget, vmap backpropagates one segment at a time; the Gram stays exact, and a budget
+    smaller than one segment falls back to recomputing blocks of examples within that segment."""
+    from gradconf.gram import gram_segments
+    build, shape, classes, loss = CASES[case]
+    model = build()
+    assert gram_segments(model) is not None and len(gram_segments(model)) > 2
+    x, y = _data(9, shape, classes)
+    ref = reference_gram(model, x, y, loss)
+    n_params = sum(p.numel() for p in model.parameters())
+    largest = max(sum(p.numel() for p in seg.parameters()) for seg in gram_segments(model))
+    # segmented with whole segments; blocks of 3 examples in the largest segment; one example at a time
+    for budget in (3 * 9 * 8 * n_params - 8, 3 * 8 * 3 * largest, 8 * largest):
+        assert_close(gradient_gram(model, x, y, loss, method="vmap", memory_budget=budget), ref)
+
+
+def test_gram_segments_refuse_shared_and_outside_parameters():
+    from gradconf.gram import gram_segments
+    shared = nn.Linear(4, 4)
+    assert gram_segments(nn.Sequential(shared, nn.Tanh(), shared)) is None
+
+    class Outside(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Linear(3, 2)
+            self.scale = nn.Parameter(torch.ones(2))
+
+        def segments(self):
+            return [self.body]
+
+        def forward(self, x):
+            return self.body(x) * self.scale
+
+    assert gram_segments(Outside()) is None
+    assert gram_segments(nn.Sequential(nn.Linear(3, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 2)))) is not None
+    assert len(gram_segments(nn.Sequential(nn.Linear(3, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 2))))) == 3
+
+
+@pytest.mark.parametrize("threshold", [0, 10**12])
+def test_conv_per_example_routes_are_exact(monkeypatch, threshold):
+    """Both materialising routes of a conv layer (unfold + bmm, grouped convolution) give the exact Gram."""
+    import gradconf.gram as gram_module
+    monkeypatch.setattr(gram_module, "_UNFOLD_MIN_WEIGHT_PER_POSITION", threshold)
+    build, shape, classes, loss = CASES["resnet_eval_bn"]
+    model = build()
+    x, y = _data(6, (3, 12, 12), classes)
+    assert_close(gradient_gram(model, x, y, loss, method="ghost"), reference_gram(model, x, y, loss))
+
+
+@pytest.mark.parametrize("n", [5, 255, 256, 300, 1031])
+def test_self_gram_equals_the_full_product(n):
+    from gradconf.gram import self_gram
+    m = torch.randn(n, 7, generator=torch.Generator().manual_seed(n))
+    g = self_gram(m)
+    assert torch.allclose(g, m @ m.T, rtol=1e-12, atol=1e-12)
+
+
+def test_ghost_is_exact_where_the_gram_is_built_by_blocks():
+    """n >= 256: the ghost Gram's symmetric block products against the per-example loop."""
+    model = build_model(MLPConfig(input_dim=5, width=6, depth=2, output_dim=3), seed=0).double()
+    x, y = _data(300, (5,), 3)
+    assert_close(gradient_gram(model, x, y, method="ghost"), reference_gram(model, x, y, "cross_entropy"))
