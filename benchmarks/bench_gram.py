@@ -68,11 +68,13 @@ def opacus_gram(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Ten
     from opacus import GradSampleModule
     from opacus.validators import ModuleValidator
 
-    errors = ModuleValidator.validate(model, strict=False)
-    if errors:  # BatchNorm: Opacus refuses it rather than defining a per-example gradient
+    # Opacus records activations only in train mode; without BatchNorm (which it refuses: checked here)
+    # train mode is the same function as eval mode
+    trained = copy.deepcopy(model).train()
+    errors = ModuleValidator.validate(trained, strict=False)
+    if errors:
         raise NotImplementedError(f"Opacus does not support this model: {errors[0]}")
-    # Opacus records activations only in train mode; without BatchNorm (checked above) it is the same function
-    wrapped = GradSampleModule(copy.deepcopy(model).train(), batch_first=True, loss_reduction="sum")
+    wrapped = GradSampleModule(trained, batch_first=True, loss_reduction="sum")
     nn.functional.cross_entropy(wrapped(x), y, reduction="sum").backward()
     return _gram_of_rows([p.grad_sample for p in wrapped.parameters() if p.requires_grad])
 
