@@ -23,7 +23,8 @@ book: $(STAMP)
 smoke: $(STAMP)
 	$(VENV)/bin/python -m gradconf book --preset smoke --no-build
 
-# Gram-engine costs as ratios to one forward+backward; the default stays under 4 GB (see the script).
+# Gram-engine costs as ratios to one forward+backward, side by side with torch.func (and Opacus, BackPACK where
+# installed); the default stays under 4 GB, bench-full runs the baselines up to 13 GiB (see the script).
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/bench_gram.py
 
