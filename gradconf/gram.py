@@ -369,21 +369,31 @@ def _parameters_restored(model: nn.Module) -> Iterator[None]:
             m._parameters.update(params)
 
 
+def _plain_sequential(module: nn.Module) -> bool:
+    """An nn.Sequential whose forward is the composition of its children (not overridden, no hooks)."""
+    return (isinstance(module, nn.Sequential) and type(module).forward is nn.Sequential.forward
+            and not module._forward_hooks and not module._forward_pre_hooks)
+
+
 def gram_segments(model: nn.Module) -> list[nn.Module] | None:
     """Modules whose composition, in order, is ``model``'s forward, or None when none is known.
 
-    An ``nn.Sequential`` is its (flattened) children; any other model may declare ``segments()``
-    (gradconf's WRN does). ``vmap`` uses the segments to fold the Gram one segment at a time, holding one
-    segment's per-example gradients instead of the whole model's. None when a trainable parameter is
-    shared between segments or lies outside every segment (its per-example gradient would be split).
+    A plain ``nn.Sequential`` is its (flattened) children; any other model may declare a method
+    ``gram_segments()`` (gradconf's WRN does). ``vmap`` uses the segments to fold the Gram one segment at
+    a time, holding one segment's per-example gradients instead of the whole model's, and checks once
+    that their composition reproduces the model's output. None when a trainable parameter is shared
+    between segments or lies outside every segment (its per-example gradient would be split).
     """
-    if isinstance(model, nn.Sequential):
+    declared = getattr(type(model), "gram_segments", None)
+    if _plain_sequential(model):
         segments: list[nn.Module] = []
         for child in model:
-            inner = gram_segments(child) if isinstance(child, nn.Sequential) else None
+            inner = gram_segments(child) if _plain_sequential(child) else None
             segments.extend(inner if inner is not None else [child])
-    elif callable(getattr(model, "segments", None)):
-        segments = list(model.segments())
+    elif callable(declared) and not isinstance(declared, nn.Module):
+        segments = list(model.gram_segments())
+        if model._forward_hooks or model._forward_pre_hooks:
+            return None
     else:
         return None
     owner: dict[int, int] = {}
@@ -392,9 +402,13 @@ def gram_segments(model: nn.Module) -> list[nn.Module] | None:
             if p.requires_grad:
                 if owner.setdefault(id(p), k) != k:
                     return None
-    if len(owner) != len({id(p) for _, p in trainable_parameters(model)}):
+    if set(owner) != {id(p) for _, p in trainable_parameters(model)}:
         return None
     return segments
+
+
+class _SegmentsDisagree(RuntimeError):
+    """The segments' composition did not reproduce the model (overridden forward, randomness, in-place)."""
 
 
 def _split_state(module: nn.Module) -> tuple[list[str], tuple[torch.Tensor, ...], dict[str, torch.Tensor]]:
@@ -433,10 +447,17 @@ def _vmap_segmented(segments: list[nn.Module], model: nn.Module, x: torch.Tensor
     with torch.no_grad():
         inputs = [x]
         for seg in segments[:-1]:
+            version = inputs[-1]._version
             inputs.append(seg(inputs[-1]))
+            if inputs[-2]._version != version:  # an in-place op overwrote the stored input
+                raise _SegmentsDisagree(f"{type(seg).__name__} modifies its input in place")
+        reference = model(x)
     with torch.enable_grad():
         h = inputs[-1].detach().requires_grad_(True)
-        out = segments[-1](h)
+        out = segments[-1](h.clone())
+        if not torch.equal(out.detach(), reference):
+            # an overridden forward, random modules (dropout) or a stale segment list: never a wrong Gram
+            raise _SegmentsDisagree("the composition of the segments does not reproduce the model's output")
         total = per_example_loss(out, y, loss).sum()
         # examples are independent (BatchNorm in eval mode), so this is every example's own cotangent
         out_grad = torch.autograd.grad(total, out)[0].detach()
@@ -451,7 +472,7 @@ def _vmap_segmented(segments: list[nn.Module], model: nn.Module, x: torch.Tensor
         if not values:
             with torch.enable_grad():
                 hk = h_in.detach().requires_grad_(True)
-                cotangent = torch.autograd.grad(seg(hk), hk, cotangent)[0]
+                cotangent = torch.autograd.grad(seg(hk.clone()), hk, cotangent)[0]
             continue
 
         def seg_vjp(params, hi, ci, seg=seg, names=names, fixed=fixed):
@@ -479,6 +500,8 @@ def _vmap_segmented(segments: list[nn.Module], model: nn.Module, x: torch.Tensor
         gram = part if gram is None else gram + part
         cotangent = next_cot
     return gram
+
+
 def _loop_rows(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str):
     params = [p for _, p in trainable_parameters(model)]
 
@@ -519,7 +542,8 @@ def gradient_gram(
         method: ``ghost``, ``vmap``, ``loop`` or ``auto`` (ghost where it is exact, else vmap, else loop;
             the choice and its reason are logged at INFO level).
         chunk_size: examples per vmapped call inside torch.func (None: all of a block at once, fastest).
-        memory_budget: bytes of per-example gradients ``vmap``/``loop`` may hold at once. Over it, ``vmap``
+        memory_budget: bytes of per-example gradients ``vmap``/``loop`` may hold at once (activations and
+            temporaries of the forward and backward passes are not counted). Over it, ``vmap``
             folds the Gram segment by segment (see :func:`gram_segments`), holding one segment's
             per-example gradients; only a model without segments, or a segment alone over the budget,
             recomputes blocks of examples pairwise.
@@ -553,9 +577,12 @@ def gradient_gram(
     n_params = sum(p.numel() for _, p in trainable)
     p0 = trainable[0][1]
     if method == "vmap":
-        segments = gram_segments(model)
-        whole = _vmap_block(x.shape[0], n_params * p0.element_size(), memory_budget) >= x.shape[0]
-        if whole or segments is None or len(segments) < 2:
-            return _vmap_whole(model, x, y, loss, chunk_size, memory_budget)
-        return _vmap_segmented(segments, model, x, y, loss, chunk_size, memory_budget)
+        if _vmap_block(x.shape[0], n_params * p0.element_size(), memory_budget) < x.shape[0]:
+            segments = gram_segments(model)
+            if segments is not None and len(segments) > 1:
+                try:
+                    return _vmap_segmented(segments, model, x, y, loss, chunk_size, memory_budget)
+                except _SegmentsDisagree as err:
+                    log.info("gradient_gram(vmap): whole-model blocks instead of segments: %s", err)
+        return _vmap_whole(model, x, y, loss, chunk_size, memory_budget)
     return _gram_from_rows(_loop_rows(model, x, y, loss), x.shape[0], n_params, p0.dtype, p0.device, memory_budget)

@@ -181,7 +181,7 @@ class WRN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
 
-    def segments(self) -> list[nn.Module]:
+    def gram_segments(self) -> list[nn.Module]:
         """Modules whose composition is :meth:`forward` (read by :func:`gradconf.gram.gram_segments`)."""
         return [self.stem, *self.blocks, *self.head]
 

@@ -231,6 +231,59 @@ def test_vmap_folds_segment_by_segment_over_the_budget(case):
         assert_close(gradient_gram(model, x, y, loss, method="vmap", memory_budget=budget), ref)
 
 
+def test_vmap_over_the_budget_takes_the_segmented_path(monkeypatch):
+    import gradconf.gram as gram_module
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the whole-model path ran")
+
+    monkeypatch.setattr(gram_module, "_vmap_whole", refuse)
+    build, shape, classes, loss = CASES["resnet_eval_bn"]
+    model = build()
+    x, y = _data(5, shape, classes)
+    assert_close(gradient_gram(model, x, y, loss, method="vmap", memory_budget=64),
+                 reference_gram(model, x, y, loss))
+
+
+class _Residual(nn.Sequential):
+    """A Sequential whose forward is not the composition of its children."""
+
+    def forward(self, x):
+        return super().forward(x) + x[:, :3]
+
+
+class _NoSegments(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 5), nn.Linear(5, 3)
+        self.segments = nn.Sequential(nn.Tanh())  # an attribute that happens to share the old name
+
+    def forward(self, x):
+        return self.b(self.segments(self.a(x)))
+
+
+@pytest.mark.parametrize("build", [
+    lambda: _Residual(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)),
+    lambda: nn.Sequential(nn.Linear(4, 5), nn.ReLU(inplace=True), nn.Linear(5, 3)),
+    _NoSegments,
+])
+def test_vmap_over_the_budget_is_exact_where_segments_do_not_apply(build):
+    """Overridden forward, in-place ops, no segments: whole-model blocks, never a wrong Gram."""
+    model = build().double()
+    x, y = _data(7, (4,), 3)
+    ref = reference_gram(model, x, y, "cross_entropy")
+    for budget in (1, 200):
+        assert_close(gradient_gram(model, x, y, method="vmap", memory_budget=budget), ref)
+
+
+def test_vmap_refuses_random_modules_rather_than_mixing_masks():
+    model = nn.Sequential(nn.Linear(4, 5), nn.Dropout(0.5), nn.Linear(5, 3)).double().train()
+    x, y = _data(7, (4,), 3)
+    for budget in (1, 10**9):
+        with pytest.raises(RuntimeError):
+            gradient_gram(model, x, y, method="vmap", memory_budget=budget)
+
+
 def test_gram_segments_refuse_shared_and_outside_parameters():
     from gradconf.gram import gram_segments
     shared = nn.Linear(4, 4)
@@ -242,7 +295,7 @@ def test_gram_segments_refuse_shared_and_outside_parameters():
             self.body = nn.Linear(3, 2)
             self.scale = nn.Parameter(torch.ones(2))
 
-        def segments(self):
+        def gram_segments(self):
             return [self.body]
 
         def forward(self, x):
