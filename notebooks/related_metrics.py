@@ -51,6 +51,7 @@ setup()
 depth, width = mlp_studies(preset, **P)
 glue_text("preset", preset)
 glue_text("scale", scale_description(depth))
+glue_text("scale_width", scale_description(width))
 glue_figure("fig_related", related_metrics_figure({"depth": depth, "width": width}))
 
 # %% tags=["hide-input"]
@@ -62,12 +63,14 @@ print(f"{pd.concat([depth.chosen, width.chosen]).key.nunique()} distinct runs at
 # :name: fig-related
 #
 # Related metrics at the end of training against depth (top) and width (bottom), MNIST MLPs of
-# {doc}`mlp_sweeps`, preset {glue:text}`preset`: {glue:text}`scale`. All but the first column come from
+# {doc}`mlp_sweeps`, preset {glue:text}`preset`. Depth sweep: {glue:text}`scale`. Width sweep:
+# {glue:text}`scale_width`. All but the first column come from
 # the exact per-example Gram of the probe set. Mean ± std over seeds.
 # ```
 
 # %% tags=["hide-input"]
-# the depth-4, width-256 model is in both sweeps: count each run once
+# the depth-4, width-256 model is in both sweeps: a run they share counts once (at `book` the width sweep
+# trains longer, so there the two sweeps' runs of that model are distinct runs)
 runs = pd.concat([depth.chosen, width.chosen], ignore_index=True).drop_duplicates("key")
 metrics = list(RELATED_METRICS)
 correlations = metric_correlations(runs, metrics)
