@@ -179,17 +179,9 @@ def _conv2d_weight_gram(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch
     d = c_in * m.kernel_size[0] * m.kernel_size[1]
     ghost_cheaper = n * n * positions * positions * (d + c_out) < n * positions * c_out * d + n * n * c_out * d
     if ghost_cheaper or c_out * d >= _UNFOLD_MIN_WEIGHT_PER_POSITION * positions:
+        # _positions_gram makes the same ghost-or-materialise choice; materialising there is unfold + bmm
         cols = nn.functional.unfold(a, m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
-        if ghost_cheaper:
-            return _positions_gram(cols.transpose(1, 2), b.reshape(n, c_out, -1).transpose(1, 2))
-        # per-example weight gradients b_i cols_i^T, (n, C, D), a group of output channels at a time
-        gram = a.new_zeros(n, n)
-        bt = b.reshape(n, c_out, -1)
-        step = max(1, _BLOCK_ELEMENTS // (n * d))
-        for start in range(0, c_out, step):
-            per_example = torch.bmm(bt[:, start:start + step], cols.transpose(1, 2)).reshape(n, -1)
-            gram += self_gram(per_example)
-        return gram
+        return _positions_gram(cols.transpose(1, 2), b.reshape(n, c_out, -1).transpose(1, 2))
     # Per-example weight gradients of this layer only, from one grouped convolution backward
     # (the batch as groups): several times faster than unfold + bmm on CPU.
     _, per_example, _ = torch.ops.aten.convolution_backward(
@@ -315,17 +307,7 @@ def _gram_from_rows(
         return flat @ flat.T
     # Too many floats to hold every per-example gradient: recompute blocks pairwise instead.
     block = max(1, memory_budget // (2 * n_params * itemsize))
-    gram = torch.zeros(n, n, dtype=dtype, device=device)
-    starts = list(range(0, n, block))
-    for i, si in enumerate(starts):
-        ri = rows(slice(si, si + block))
-        gram[si:si + block, si:si + block] = ri @ ri.T
-        for sj in starts[i + 1:]:
-            rj = rows(slice(sj, sj + block))
-            cross = ri @ rj.T
-            gram[si:si + block, sj:sj + block] = cross
-            gram[sj:sj + block, si:si + block] = cross.T
-    return gram
+    return _blocked_fold(lambda sl: (rows(sl),), n, block, torch.empty(0, dtype=dtype, device=device))
 
 
 #: Measured on the MLP 784-1024x6 (CPU): folding one block of per-example gradients raises the peak by
@@ -337,6 +319,14 @@ _VMAP_PEAK_FACTOR = 3
 def _vmap_block(n: int, bytes_per_example: int, memory_budget: int) -> int:
     """Examples per torch.func call so that the call's peak memory stays within ``memory_budget``."""
     return max(1, min(n, memory_budget // (_VMAP_PEAK_FACTOR * bytes_per_example)))
+
+
+def _fold_within_budget(grads_of: Callable[[slice], tuple[torch.Tensor, ...]], n: int,
+                        values: tuple[torch.Tensor, ...], memory_budget: int) -> torch.Tensor:
+    """The Gram of the per-example gradients (w.r.t. ``values``) that ``grads_of`` yields for a slice of
+    examples: all n in one call where the budget allows, else blocks recomputed pairwise."""
+    block = _vmap_block(n, sum(v.numel() for v in values) * values[0].element_size(), memory_budget)
+    return _fold(grads_of(slice(0, n))) if block >= n else _blocked_fold(grads_of, n, block, values[0])
 
 
 def _blocked_fold(grads_of: Callable[[slice], tuple[torch.Tensor, ...]], n: int, block: int,
@@ -435,9 +425,7 @@ def _vmap_whole(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str, c
         with _parameters_restored(model):
             return per_example(values, x[sl], y[sl])
 
-    n = x.shape[0]
-    block = _vmap_block(n, sum(v.numel() for v in values) * values[0].element_size(), memory_budget)
-    return _fold(grads_of(slice(0, n))) if block >= n else _blocked_fold(grads_of, n, block, values[0])
+    return _fold_within_budget(grads_of, x.shape[0], values, memory_budget)
 
 
 def _vmap_segmented(segments: list[nn.Module], model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str,
@@ -475,7 +463,7 @@ def _vmap_segmented(segments: list[nn.Module], model: nn.Module, x: torch.Tensor
                 cotangent = torch.autograd.grad(seg(hk.clone()), hk, cotangent)[0]
             continue
 
-        def seg_vjp(params, hi, ci, seg=seg, names=names, fixed=fixed):
+        def seg_vjp(params, hi, ci, seg=seg, names=names, fixed=fixed, need_input=need_input):
             def f(p, h_):
                 return functional_call(seg, {**fixed, **dict(zip(names, p))}, (h_.unsqueeze(0),)).squeeze(0)
             if need_input:
@@ -485,7 +473,6 @@ def _vmap_segmented(segments: list[nn.Module], model: nn.Module, x: torch.Tensor
             return back(ci)  # (parameter cotangents,): the first segment's input needs none
 
         per_example = vmap(seg_vjp, in_dims=(None, 0, 0), chunk_size=chunk_size)
-        block = _vmap_block(n, sum(v.numel() for v in values) * values[0].element_size(), memory_budget)
         next_cot = torch.empty_like(h_in) if need_input else None
 
         def grads_of(sl: slice, seg=seg, values=values, per_example=per_example, cot=cotangent,
@@ -496,7 +483,7 @@ def _vmap_segmented(segments: list[nn.Module], model: nn.Module, x: torch.Tensor
                 next_cot[sl] = result[1]  # the same values whenever a block is recomputed
             return result[0]
 
-        part = _fold(grads_of(slice(0, n))) if block >= n else _blocked_fold(grads_of, n, block, values[0])
+        part = _fold_within_budget(grads_of, n, values, memory_budget)
         gram = part if gram is None else gram + part
         cotangent = next_cot
     return gram
