@@ -57,3 +57,22 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(f"{n} tests skipped because GRADCONF_DATA is not set: run "
                                     "`GRADCONF_DATA=../shared/data make test` (or point it at your verified "
                                     "MNIST/CIFAR-10 folder) to run them.", yellow=True, bold=True)
+
+
+@pytest.fixture
+def run_benchmark():
+    """Run ``benchmarks/<script>`` with arguments in a fresh interpreter on this checkout; return its stdout
+    lines after asserting it exited cleanly."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+
+    def run(script: str, *args: str, timeout: int) -> list[str]:
+        env = {**os.environ, "PYTHONPATH": str(root), "PYTHONIOENCODING": "utf-8"}
+        proc = subprocess.run([sys.executable, str(root / "benchmarks" / script), *args], cwd=root, env=env,
+                              capture_output=True, text=True, encoding="utf-8", timeout=timeout)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stdout.splitlines()
+
+    return run

@@ -1,30 +1,20 @@
 """The Gram benchmark (issue 18) runs end to end on CPU: every column it times agrees with ghost's Gram."""
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_bench_gram_quick_prints_ratios_for_every_method():
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"}
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_gram.py"), "--quick", "--threads", "1",
-                           "--repeats", "2"], cwd=ROOT, env=env, capture_output=True, text=True, encoding="utf-8",
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = proc.stdout.splitlines()
+def test_bench_gram_quick_prints_ratios_for_every_method(run_benchmark):
+    lines = run_benchmark("bench_gram.py", "--quick", "--threads", "1", "--repeats", "2", timeout=300)
+    stdout = "\n".join(lines)
     header = next(line for line in lines if line.startswith("model"))
     columns = header.split()[4:]
     assert columns[:3] == ["ghost", "vmap", "torch.func"], header
     rows = [line for line in lines if line.startswith(("MLP", "CNN"))]
-    assert len(rows) == 2, proc.stdout
+    assert len(rows) == 2, stdout
     for row in rows:
         cells = row.split()[-len(columns):]
         # gradconf's methods and the torch.func baseline always run, and agree with ghost (else "wrong ...")
         assert all(re.fullmatch(r"\d+\.\d\dx", c) for c in cells[:3]), row
         assert "wrong" not in row, row
-    assert any(line.startswith("data preparation, 1,024-image CIFAR-10 run") for line in lines), proc.stdout
+    assert any(line.startswith("data preparation, 1,024-image CIFAR-10 run") for line in lines), stdout
