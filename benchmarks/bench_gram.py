@@ -14,7 +14,7 @@ The default (``make bench``) stays under 4 GB: gradconf's vmap gets a 3 GiB budg
 one segment at a time), and the baselines, which hold all n x P per-example gradients twice (gradients and their
 concatenation), are skipped where that exceeds 3 GiB (the 6M-parameter MLP: 6 GiB at n=128, 23 GiB at n=512).
 ``--full`` (``make bench-full``, about 16 GB free) times them up to 13 GiB.
-Usage: python benchmarks/bench_gram.py [--threads 2] [--repeats 3] [--full] [--quick]
+Usage: python benchmarks/bench_gram.py [--threads 2] [--repeats 5] [--full] [--quick]
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ import argparse
 import copy
 import gc
 import resource
-import statistics
 import time
 
 import torch
@@ -155,7 +154,7 @@ def data_preparation_seconds(repeats: int) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--full", action="store_true",
                         help="also time the all-at-once baselines beyond 3 GiB (needs ~16 GB and several minutes)")
     parser.add_argument("--quick", action="store_true", help="two small models (a smoke test of the script)")
@@ -166,8 +165,8 @@ def main() -> None:
         if _importable(name.lower()):
             baselines[name] = fn
     missing = sorted({"Opacus", "BackPACK"} - set(baselines))
-    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}; ratios to one batched "
-          f"forward+backward" + (f"; not installed: {', '.join(missing)}" if missing else ""))
+    print(f"torch {torch.__version__}, {args.threads} threads, fastest of {args.repeats}; ratios to the fastest "
+          f"batched forward+backward" + (f"; not installed: {', '.join(missing)}" if missing else ""))
     columns = ["ghost", "vmap", *baselines]
     print(f"{'model':<26} {'n':>5} {'fwd+bwd s':>9} " + " ".join(f"{c:>10}" for c in columns))
     table: dict[tuple[str, int], dict[str, float]] = {}
@@ -210,20 +209,21 @@ def main() -> None:
                 cells[col] = f"wrong {err:.0e}"
                 continue
             timed[col] = fn
-        # paired rounds: each round times the plain forward+backward and then every method once, so that
-        # a change of load on the machine affects all columns alike; a ratio is the median over rounds
-        ratios: dict[str, list[float]] = {col: [] for col in timed}
+        # Rounds: each times the plain forward+backward and then every method once. A ratio is the fastest
+        # call of a method over the fastest forward+backward: on a shared machine interference only ever
+        # adds time, so the minimum estimates each computation's own cost (medians of paired ratios moved
+        # by +-10 % between identical runs here, enough to flip a target).
+        seconds: dict[str, list[float]] = {col: [] for col in timed}
         bases = []
         for r in range(args.repeats):
-            base = _seconds(lambda: forward_backward(model, x, y))
-            bases.append(base)
+            bases.append(_seconds(lambda: forward_backward(model, x, y)))
             for col, fn in timed.items():
                 if col in slow and r > 0:  # calls of minutes: timed once
                     continue
-                ratios[col].append(_seconds(fn) / base)
-        row = {col: statistics.median(v) for col, v in ratios.items()}
+                seconds[col].append(_seconds(fn))
+        base = min(bases)
+        row = {col: min(v) / base for col, v in seconds.items()}
         cells.update({col: f"{v:.2f}x" for col, v in row.items()})
-        base = statistics.median(bases)
         table[(name, n)] = row
         print(f"{name:<26} {n:>5} {base:>9.3f} " + " ".join(f"{cells[c]:>10}" for c in columns), flush=True)
     prep = data_preparation_seconds(args.repeats)

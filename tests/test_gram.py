@@ -306,15 +306,44 @@ def test_gram_segments_refuse_shared_and_outside_parameters():
     assert len(gram_segments(nn.Sequential(nn.Linear(3, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 2))))) == 3
 
 
-@pytest.mark.parametrize("threshold", [0, 10**12])
-def test_conv_per_example_routes_are_exact(monkeypatch, threshold):
-    """Both materialising routes of a conv layer (unfold + bmm, grouped convolution) give the exact Gram."""
+@pytest.mark.parametrize("threshold,min_in_channels", [(0, 8), (10**12, 0), (10**12, 8)])
+def test_conv_per_example_routes_are_exact(monkeypatch, threshold, min_in_channels):
+    """Both materialising routes of a conv layer (strided slices + bmm, grouped convolution), alone and mixed,
+    give the exact Gram."""
     import gradconf.gram as gram_module
-    monkeypatch.setattr(gram_module, "_UNFOLD_MIN_WEIGHT_PER_POSITION", threshold)
+    monkeypatch.setattr(gram_module, "_SLICED_MIN_WEIGHT_PER_POSITION", threshold)
+    monkeypatch.setattr(gram_module, "_GROUPED_MIN_IN_CHANNELS", min_in_channels)
     build, shape, classes, loss = CASES["resnet_eval_bn"]
     model = build()
     x, y = _data(6, (3, 12, 12), classes)
     assert_close(gradient_gram(model, x, y, loss, method="ghost"), reference_gram(model, x, y, loss))
+
+
+@pytest.mark.parametrize("group,block", [(1, 1 << 26), (300, 1 << 26), (10**6, 1 << 26), (1, 40)])
+def test_sliced_conv_route_is_exact_for_any_geometry(monkeypatch, group, block):
+    """The slicing route against the per-example loop: stride, dilation, asymmetric kernel and padding, one
+    kernel offset per product or all of them, output channels in blocks."""
+    import gradconf.gram as gram_module
+    monkeypatch.setattr(gram_module, "_SLICED_MIN_WEIGHT_PER_POSITION", 0)
+    monkeypatch.setattr(gram_module, "_SLICED_GROUP_ELEMENTS", group)
+    monkeypatch.setattr(gram_module, "_BLOCK_ELEMENTS", block)
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 5, (3, 2), stride=(2, 1), dilation=(1, 2), padding=(1, 2)), nn.Tanh(),
+        nn.Conv2d(5, 4, 3, stride=2, padding=0, bias=False), nn.Flatten(), nn.Linear(4 * 2 * 5, 3),
+    ).double()
+    x, y = _data(7, (3, 11, 9), 3)
+    x = x.double()
+    assert_close(gradient_gram(model, x, y, "cross_entropy", method="ghost"),
+                 reference_gram(model, x, y, "cross_entropy"))
+
+
+@pytest.mark.parametrize("n,k", [(64, 8192), (100, 8193), (255, 8209), (300, 8192)])
+def test_self_gram_half_route_equals_the_full_product(n, k):
+    """The half-Gram over column chunks (64-255 rows, wide), with chunk counts 8, 3 and 1 (8209 is prime)."""
+    from gradconf.gram import self_gram
+    m = torch.randn(n, k, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
+    assert torch.allclose(self_gram(m), m @ m.T, rtol=1e-12, atol=1e-9)
 
 
 @pytest.mark.parametrize("n", [5, 255, 256, 300, 1031])
