@@ -327,11 +327,15 @@ def _ghost_gram(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str) -
     outputs = [r[2] for r in records]
     out_grads = torch.autograd.grad(total, outputs, allow_unused=True)
     n = x.shape[0]
+    # a layer whose output does not influence the loss (gradient None) contributes zero
+    layers = [(module, a.detach(), b) for (module, a, _, _, _), b in zip(records, out_grads) if b is not None]
     gram = torch.zeros(n, n, dtype=out.dtype, device=out.device)
-    for (module, a, _, _, _), b in zip(records, out_grads):
-        if b is None:
-            continue  # this layer does not influence the loss: its gradient is zero
-        a = a.detach()
+    for module, a, b in layers:
+        gram += _layer_contribution(module, a, b)
+    if bool(torch.isfinite(gram).all()):  # one check for the whole Gram; layer by layer only when it fails
+        return gram
+    gram = torch.zeros(n, n, dtype=out.dtype, device=out.device)
+    for module, a, b in layers:
         part = _layer_contribution(module, a, b)
         if not bool(torch.isfinite(part).all()) and bool(torch.isfinite(a).all() & torch.isfinite(b).all()):
             # Finite activations whose float32 products overflow (e.g. A A^T of activations ~1e20, weights
