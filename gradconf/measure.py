@@ -58,13 +58,29 @@ def _bn_mode(model: nn.Module, bn_mode: str | None) -> Iterator[None]:
                     getattr(m, k).copy_(v)
 
 
-def _flat_gradient(model: nn.Module, params: list[nn.Parameter], x: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+def _flat_gradient(model: nn.Module, params: list[nn.Parameter], x: torch.Tensor, y: torch.Tensor, loss: str,
+                   out: torch.Tensor | None = None) -> torch.Tensor:
+    """The minibatch-mean loss gradient as one float64 vector, written into ``out`` when given.
+
+    Reusing ``out`` across minibatches matters: a fresh vector of millions of float64 is a fresh mapping
+    whose pages the kernel zero-fills on first touch (measured on the 6M-parameter MLP at batch 128:
+    the copy costs 0.05x a forward+backward into a reused buffer, 0.45x into a fresh one). The values are
+    the same either way: each float32 gradient entry converted to float64.
+    """
     with torch.enable_grad():
         value = per_example_loss(model(x), y, loss).mean()
         grads = torch.autograd.grad(value, params, allow_unused=True)
-    return torch.cat([
-        (torch.zeros_like(p) if g is None else g).reshape(-1) for p, g in zip(params, grads)
-    ]).to(torch.float64)
+    if out is None:
+        out = torch.empty(sum(p.numel() for p in params), dtype=torch.float64, device=x.device)
+    start = 0
+    for p, g in zip(params, grads):
+        part = out[start:start + p.numel()]
+        if g is None:
+            part.zero_()
+        else:
+            part.copy_(g.reshape(-1))
+        start += p.numel()
+    return out
 
 
 def _check_pair_request(loss: str, n_pairs: int, batch_size: int) -> None:
@@ -97,12 +113,15 @@ def minibatch_gradient_pairs(
     if n < 2 * batch_size:
         raise ValueError(f"need at least 2 * batch_size = {2 * batch_size} examples for a disjoint pair, got {n}")
     params = [p for _, p in trainable_parameters(model)]
+    size = sum(p.numel() for p in params)
+    buffer_a = torch.empty(size, dtype=torch.float64, device=x.device)
+    buffer_b = torch.empty(size, dtype=torch.float64, device=x.device)
     inner, norm_a, norm_b = [], [], []
     with _bn_mode(model, bn_mode):
         for _ in range(n_pairs):
             idx = torch.randperm(n, generator=generator)[: 2 * batch_size].to(x.device)
-            ga = _flat_gradient(model, params, x[idx[:batch_size]], y[idx[:batch_size]], loss)
-            gb = _flat_gradient(model, params, x[idx[batch_size:]], y[idx[batch_size:]], loss)
+            ga = _flat_gradient(model, params, x[idx[:batch_size]], y[idx[:batch_size]], loss, buffer_a)
+            gb = _flat_gradient(model, params, x[idx[batch_size:]], y[idx[batch_size:]], loss, buffer_b)
             inner.append(ga @ gb)
             norm_a.append(ga.norm())
             norm_b.append(gb.norm())

@@ -19,10 +19,11 @@ from gradconf.models import MLPConfig, WRNConfig
 from gradconf.train import MeasureConfig, TrainConfig
 
 GOLDEN = Path(__file__).parent / "golden"
-#: Probe statistics of conv nets are pinned to this relative tolerance, not bitwise: they come from the float32
-#: per-example Gram, whose summation order depends on the route the engine picks per conv layer (a choice
-#: tuned for speed; changed in issue 18). Measured on 12 book CNN configurations: route changes moved probe
-#: statistics by <= 5e-7 relative, one unit in the 6th stored digit at most.
+#: Probe statistics are pinned to this relative tolerance (one unit in the 6th stored digit), everything else
+#: bitwise: they come from the float32 per-example Gram, whose summation order is the engine's choice, tuned
+#: for speed (issue 18 changed it for linear and conv layers). Measured: 12 book CNN configurations moved by
+#: <= 5e-7 relative before rounding; recomputing 16 smoke runs stored before those changes gave 4 records
+#: with one probe statistic one unit off in the 6th digit, and every other number bitwise equal.
 PROBE_RTOL = 1e-5
 
 
@@ -57,9 +58,12 @@ def test_golden_record_is_unchanged(dtype):
         "COMPUTE_VERSION changed: regenerate the golden records (python tests/test_golden.py --regenerate)")
     assert pinned["key"] == config.key
     record = run_one(config)
-    assert json.loads(json.dumps(record["result"])) == pinned["result"], (
+    rest, probe = _split_probe(record["result"])
+    pinned_rest, pinned_probe = _split_probe(pinned["result"])
+    assert rest == pinned_rest, (
         "the code now computes different numbers: bump gradconf.experiment.COMPUTE_VERSION (stored records "
         "become stale on purpose) and regenerate with python tests/test_golden.py --regenerate")
+    _close(probe, pinned_probe, "probe")
 
 
 def _split_probe(result: dict) -> tuple[dict, dict]:

@@ -51,6 +51,37 @@ def test_minibatch_pairs_match_direct_computation():
     assert abs(inner.item() - pairs.inner[0].item()) < 1e-12
 
 
+def test_minibatch_pairs_are_bitwise_the_float64_of_each_backward():
+    """The reused float64 buffers give exactly what a fresh concatenation per minibatch gives, in float32,
+    with a parameter the loss reaches for some minibatches only (when it does not, its gradient is None:
+    zeros, never the previous minibatch's gradient left in the buffer)."""
+    class WithUnused(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = build_model(MLPConfig(input_dim=6, width=8, depth=2, output_dim=3), seed=0)
+            self.sometimes = nn.Parameter(torch.ones(3))
+
+        def forward(self, x):
+            out = self.body(x)
+            return out + self.sometimes * x[:, :1] if x[0, 0] > 0 else out
+
+    model = WithUnused()
+    x, y = torch.randn(40, 6, generator=torch.Generator().manual_seed(1)), torch.randint(0, 3, (40,))
+    pairs = minibatch_gradient_pairs(model, x, y, n_pairs=4, batch_size=5, generator=torch.Generator().manual_seed(4))
+    gen = torch.Generator().manual_seed(4)
+    params = list(model.parameters())
+    for k in range(4):
+        idx = torch.randperm(40, generator=gen)[:10]
+        flat = []
+        for part in (idx[:5], idx[5:]):
+            grads = torch.autograd.grad(nn.functional.cross_entropy(model(x[part]), y[part]), params,
+                                        allow_unused=True)
+            flat.append(torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
+                                   for p, g in zip(params, grads)]).to(torch.float64))
+        assert pairs.inner[k].item() == (flat[0] @ flat[1]).item()
+        assert pairs.norm_a[k].item() == flat[0].norm().item() and pairs.norm_b[k].item() == flat[1].norm().item()
+
+
 def test_batchnorm_mode_must_be_stated_and_state_is_restored():
     model = build_model(WRNConfig(depth=10, width=1, bn=True, skip=True), seed=0)
     x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 10, (16,))
