@@ -8,7 +8,9 @@ ghost's before it is timed. Ratios, not seconds, are the result: they are measur
 
 Targets (issue 18): gradconf's vmap never slower than the torch.func baseline; ghost never slower than it,
 ghost <= 1.5x on CNN-16-2 32x32 at n=128 and on the MLP at n=1,024, <= 1.0x on the MLP at n=512; data
-preparation of a 1,024-image CIFAR-10 run <= 0.1 s (when $GRADCONF_DATA holds CIFAR-10).
+preparation of a 1,024-image CIFAR-10 run <= 0.1 s (when $GRADCONF_DATA holds CIFAR-10). It also prints the
+minibatch protocol's cost (item 6) beside the former fresh-concatenation path, after checking both give the
+same cosines.
 
 The default (``make bench``) stays under 4 GB: gradconf's vmap gets a 3 GiB budget (over it, it folds the Gram
 one segment at a time), and the baselines, which hold all n x P per-example gradients twice (gradients and their
@@ -138,6 +140,57 @@ def _model(cfg) -> nn.Module:
     return model.eval()
 
 
+def _fresh_concatenation_pairs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, pairs: list) -> list[float]:
+    """The minibatch protocol as gradconf computed it before issue 18: each minibatch gradient concatenated
+    into a fresh float32 vector and converted to a fresh float64 one (same values as the buffers')."""
+    params = list(model.parameters())
+    out = []
+    for a, b in pairs:
+        flat = []
+        for idx in (a, b):
+            value = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            grads = torch.autograd.grad(value, params)
+            flat.append(torch.cat([g.reshape(-1) for g in grads]).to(torch.float64))
+        out.append(float(flat[0] @ flat[1] / (flat[0].norm() * flat[1].norm())))
+    return out
+
+
+def minibatch_protocol_ratios(repeats: int, n_pairs: int = 10, batch: int = 128) -> tuple[float, float]:
+    """Issue 18, item 6: ``minibatch_gradient_pairs`` (reused float64 buffers) and the former fresh
+    concatenation, each as a ratio to the 2 x n_pairs plain forward+backward passes they contain, on the
+    6M-parameter MLP; fastest of ``repeats`` rounds. Both give the same cosines (checked)."""
+    from gradconf.measure import minibatch_gradient_pairs
+
+    model = _model(MLPConfig(784, 1024, 6, 10))
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4 * batch, 784, generator=gen)
+    y = torch.randint(0, 10, (4 * batch,), generator=gen)
+    pair_gen = torch.Generator().manual_seed(1)
+    pairs = []
+    for _ in range(n_pairs):
+        idx = torch.randperm(len(x), generator=pair_gen)[:2 * batch]
+        pairs.append((idx[:batch], idx[batch:]))
+
+    def gradconf_pairs() -> list[float]:
+        got = minibatch_gradient_pairs(model, x, y, n_pairs, batch, generator=torch.Generator().manual_seed(1))
+        return [float(c) for c in got.cosines]
+
+    def passes() -> None:
+        for a, b in pairs:
+            forward_backward(model, x[a], y[a])
+            forward_backward(model, x[b], y[b])
+
+    if gradconf_pairs() != _fresh_concatenation_pairs(model, x, y, pairs):
+        raise AssertionError("the minibatch protocol's cosines differ from the fresh concatenation's")
+    times: dict[str, list[float]] = {"passes": [], "gradconf": [], "fresh": []}
+    for _ in range(repeats):
+        times["passes"].append(_seconds(passes))
+        times["gradconf"].append(_seconds(gradconf_pairs))
+        times["fresh"].append(_seconds(lambda: _fresh_concatenation_pairs(model, x, y, pairs)))
+    base = min(times["passes"])
+    return min(times["gradconf"]) / base, min(times["fresh"]) / base
+
+
 def data_preparation_seconds(repeats: int) -> float | None:
     """Median seconds of load_run_data for a 1,024-image CIFAR-10 run (warm), None without the data."""
     from gradconf.experiment import load_run_data
@@ -226,6 +279,10 @@ def main() -> None:
         cells.update({col: f"{v:.2f}x" for col, v in row.items()})
         table[(name, n)] = row
         print(f"{name:<26} {n:>5} {base:>9.3f} " + " ".join(f"{cells[c]:>10}" for c in columns), flush=True)
+    n_pairs, batch = (2, 16) if args.quick else (10, 128)
+    ours, fresh = minibatch_protocol_ratios(args.repeats, n_pairs, batch)
+    print(f"minibatch protocol, MLP 784-1024x6-10, {n_pairs} pairs of {batch}, ratio to its {2 * n_pairs} "
+          f"forward+backward passes: gradconf {ours:.2f}x, former fresh concatenation {fresh:.2f}x (same cosines)")
     prep = data_preparation_seconds(args.repeats)
     print(f"data preparation, 1,024-image CIFAR-10 run (warm): "
           + ("no CIFAR-10 under $GRADCONF_DATA" if prep is None else f"{prep:.3f} s"))

@@ -18,3 +18,6 @@ def test_bench_gram_quick_prints_ratios_for_every_method(run_benchmark):
         assert all(re.fullmatch(r"\d+\.\d\dx", c) for c in cells[:3]), row
         assert "wrong" not in row, row
     assert any(line.startswith("data preparation, 1,024-image CIFAR-10 run") for line in lines), stdout
+    # the minibatch protocol's line (its cosines were checked against the former path before timing)
+    assert any(re.match(r"minibatch protocol, .* gradconf \d+\.\d\dx, former fresh concatenation \d+\.\d\dx", line)
+               for line in lines), stdout
