@@ -73,7 +73,8 @@ def self_gram(m: torch.Tensor) -> torch.Tensor:
     """
     n, k = m.shape
     if n < _SELF_GRAM_MIN_ROWS:
-        if n >= _HALF_GRAM_MIN_ROWS and k >= _HALF_GRAM_MIN_COLUMNS:
+        # float32/64 only: a half-precision product would round each chunk's sum before adding them
+        if n >= _HALF_GRAM_MIN_ROWS and k >= _HALF_GRAM_MIN_COLUMNS and m.dtype in (torch.float32, torch.float64):
             return _half_gram(m)
         return m @ m.T
     step = -(-n // min(8, n // 128))
@@ -141,9 +142,14 @@ def ghost_unsupported_reason(model: nn.Module) -> str | None:
             if id(p) in owners and owners[id(p)] != label:
                 return f"parameter shared between {owners[id(p)]!r} and {label!r}"
             owners[id(p)] = label
+        for base in (nn.Linear, nn.Conv2d, nn.modules.batchnorm._BatchNorm):
+            if isinstance(module, base) and type(module).forward is not base.forward:
+                return f"{label!r}: {type(module).__name__} overrides {base.__name__}.forward"
         if isinstance(module, nn.Linear):
             continue
         if isinstance(module, nn.Conv2d):
+            if type(module)._conv_forward is not nn.Conv2d._conv_forward:
+                return f"{label!r}: {type(module).__name__} overrides Conv2d._conv_forward"
             if module.groups != 1:
                 return f"{label!r}: grouped convolution (groups={module.groups})"
             if module.padding_mode != "zeros" or isinstance(module.padding, str):
@@ -238,22 +244,28 @@ def _sliced_conv_gram(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch.T
 
     For kernel offset (p, q) the per-example gradient W[:, :, p, q] is (strided slice of the zero-padded
     input) x (output gradient) summed over positions: one batched matmul per group of offsets, whose Gram
-    is added at once. Unlike unfold it never holds the n x (C_in k k) x T columns, and each product is
-    large enough for BLAS (measured on CPU, n = 128, 128 channels at 8 x 8: 1.3-1.5x faster than unfold).
+    is added at once. It holds the columns of a group of offsets only (all of unfold's n x (C_in k k) x T
+    for a small layer, bounded by _BLOCK_ELEMENTS), and each product is large enough for BLAS (measured on
+    CPU, n = 128, 128 channels at 8 x 8: 1.3-1.5x faster than unfold).
     """
     n, c_in = a.shape[:2]
     c_out, (h_out, w_out) = b.shape[1], b.shape[2:]
     (sh, sw), (dh, dw), (ph, pw) = m.stride, m.dilation, m.padding
     padded = nn.functional.pad(a, (pw, pw, ph, ph))
     offsets = [(p * dh, q * dw) for p in range(m.kernel_size[0]) for q in range(m.kernel_size[1])]
-    per_group = max(1, min(len(offsets), _SLICED_GROUP_ELEMENTS // (n * c_in * c_out)))
-    grad_out = b.reshape(n, c_out, h_out * w_out).transpose(1, 2)  # (n, T, C_out)
+    positions = h_out * w_out
+    per_group = max(1, min(len(offsets), _SLICED_GROUP_ELEMENTS // (n * c_in * c_out),
+                           _BLOCK_ELEMENTS // (n * c_in * positions)))
+    grad_out = b.reshape(n, c_out, positions).transpose(1, 2)  # (n, T, C_out)
     gram = a.new_zeros(n, n)
     channels = max(1, _BLOCK_ELEMENTS // (n * c_in * per_group))  # keep each temporary bounded
     for start in range(0, len(offsets), per_group):
         views = [padded[:, :, p:p + sh * (h_out - 1) + 1:sh, q:q + sw * (w_out - 1) + 1:sw]
                  for p, q in offsets[start:start + per_group]]
-        inputs = (views[0] if len(views) == 1 else torch.cat(views, dim=1)).reshape(n, -1, h_out * w_out)
+        if views[-1].shape[2:] != (h_out, w_out):  # slicing clamps where a convolution would raise
+            raise GhostUnsupportedError(f"Conv2d output {tuple(b.shape[2:])} does not follow from its input "
+                                        f"{tuple(a.shape[2:])} and geometry; use method='vmap'")
+        inputs = (views[0] if len(views) == 1 else torch.cat(views, dim=1)).reshape(n, -1, positions)
         for c0 in range(0, c_out, channels):
             per_example = torch.bmm(inputs, grad_out[:, :, c0:c0 + channels])
             gram += self_gram(per_example.reshape(n, -1))

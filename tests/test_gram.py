@@ -340,10 +340,39 @@ def test_sliced_conv_route_is_exact_for_any_geometry(monkeypatch, group, block):
 
 @pytest.mark.parametrize("n,k", [(64, 8192), (100, 8193), (255, 8209), (300, 8192)])
 def test_self_gram_half_route_equals_the_full_product(n, k):
-    """The half-Gram over column chunks (64-255 rows, wide), with chunk counts 8, 3 and 1 (8209 is prime)."""
+    """The half-Gram over column chunks (64-255 rows, wide), with chunk counts 8, 3 and 1 (8209 is prime);
+    300 rows take the block-triangle route instead."""
     from gradconf.gram import self_gram
     m = torch.randn(n, k, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
     assert torch.allclose(self_gram(m), m @ m.T, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_self_gram_keeps_one_product_in_half_precision(dtype):
+    """No chunked half-Gram in half precision (each chunk's sum would be rounded before adding them)."""
+    from gradconf.gram import self_gram
+    m = torch.randn(64, 8192, generator=torch.Generator().manual_seed(0)).to(dtype)
+    assert torch.equal(self_gram(m), m @ m.T)
+
+
+def test_ghost_refuses_layers_with_an_overridden_forward():
+    """A Conv2d or Linear subclass whose forward is not the layer's own breaks the ghost rule (here a crop,
+    which the slicing route would otherwise clamp silently); auto measures it with vmap, exactly."""
+    class CroppedConv(nn.Conv2d):
+        def forward(self, x):
+            return super().forward(x)[:, :, 1:, 1:]
+
+    class ScaledLinear(nn.Linear):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    for model in (nn.Sequential(CroppedConv(2, 3, 3), nn.Flatten(), nn.Linear(3 * 5 * 5, 2)),
+                  nn.Sequential(nn.Flatten(), ScaledLinear(2 * 8 * 8, 2))):
+        assert "overrides" in ghost_unsupported_reason(model)
+        x, y = _data(4, (2, 8, 8), 2)
+        with pytest.raises(GhostUnsupportedError, match="overrides"):
+            gradient_gram(model, x, y, method="ghost")
+        assert_close(gradient_gram(model, x, y), reference_gram(model, x, y, "cross_entropy"))
 
 
 @pytest.mark.parametrize("n", [5, 255, 256, 300, 1031])

@@ -70,8 +70,10 @@ def test_minibatch_pairs_are_bitwise_the_float64_of_each_backward():
     pairs = minibatch_gradient_pairs(model, x, y, n_pairs=4, batch_size=5, generator=torch.Generator().manual_seed(4))
     gen = torch.Generator().manual_seed(4)
     params = list(model.parameters())
+    reached = []
     for k in range(4):
         idx = torch.randperm(40, generator=gen)[:10]
+        reached.append((bool(x[idx[0], 0] > 0), bool(x[idx[5], 0] > 0)))
         flat = []
         for part in (idx[:5], idx[5:]):
             grads = torch.autograd.grad(nn.functional.cross_entropy(model(x[part]), y[part]), params,
@@ -80,6 +82,9 @@ def test_minibatch_pairs_are_bitwise_the_float64_of_each_backward():
                                    for p, g in zip(params, grads)]).to(torch.float64))
         assert pairs.inner[k].item() == (flat[0] @ flat[1]).item()
         assert pairs.norm_a[k].item() == flat[0].norm().item() and pairs.norm_b[k].item() == flat[1].norm().item()
+    # the case this test is about happened: a buffer held a gradient of `sometimes` when the next minibatch
+    # written into it had none
+    assert any(reached[k][side] and not reached[k + 1][side] for k in range(3) for side in (0, 1)), reached
 
 
 def test_batchnorm_mode_must_be_stated_and_state_is_restored():
