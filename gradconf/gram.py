@@ -50,8 +50,9 @@ _GROUPED_MIN_IN_CHANNELS = 8
 #: The slicing route groups kernel offsets into one batched matmul while the group's per-example gradients
 #: (n x offsets x C_in x C_out) stay within this many elements: small layers get products large enough
 #: for BLAS (a 3-channel input: all 9 offsets at once), large ones stay in cache (one offset of a
-#: 128-channel layer at n = 128). Measured on CPU, n = 128: 1.2-1.4x faster than one offset at a time on
-#: the 4 x 4 and 64 channel layers of the book CNN, 1.3x slower than it at 9 offsets of 128 channels.
+#: 128-channel layer at n = 128). Measured on CPU, n = 128, two runs: 1.2-1.5x faster than one offset at a
+#: time on a 3-channel input and on the book CNN's 64-channel 4 x 4 layers; on 128-channel 8 x 8 layers as
+#: fast as one offset, where all 9 at once are 1.3-1.65x slower (and 2^23 already 1.1-1.3x slower).
 _SLICED_GROUP_ELEMENTS = 1 << 21
 #: From this many rows on, :func:`self_gram` computes only the upper block triangle.
 _SELF_GRAM_MIN_ROWS = 256

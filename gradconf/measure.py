@@ -63,9 +63,10 @@ def _flat_gradient(model: nn.Module, params: list[nn.Parameter], x: torch.Tensor
     """The minibatch-mean loss gradient as one float64 vector, written into ``out`` when given.
 
     Reusing ``out`` across minibatches matters: a fresh vector of millions of float64 is a fresh mapping
-    whose pages the kernel zero-fills on first touch (measured on the 6M-parameter MLP at batch 128:
-    the copy costs 0.05x a forward+backward into a reused buffer, 0.45x into a fresh one). The values are
-    the same either way: each float32 gradient entry converted to float64.
+    whose pages the kernel zero-fills on first touch (measured on the 6M-parameter MLP at batch 128 in a
+    fresh process: the copy costs 0.05x a forward+backward into a reused buffer, 0.45x into a fresh one;
+    less after the process has churned through large allocations). The values are the same either way:
+    each float32 gradient entry converted to float64.
     """
     with torch.enable_grad():
         value = per_example_loss(model(x), y, loss).mean()
