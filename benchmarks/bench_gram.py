@@ -16,7 +16,10 @@ The default (``make bench``) stays under 4 GB: gradconf's vmap gets a 3 GiB budg
 one segment at a time), and the baselines, which hold all n x P per-example gradients twice (gradients and their
 concatenation), are skipped where that exceeds 3 GiB (the 6M-parameter MLP: 6 GiB at n=128, 23 GiB at n=512).
 ``--full`` (``make bench-full``, about 16 GB free) times them up to 13 GiB.
-Usage: python benchmarks/bench_gram.py [--threads 2] [--repeats 5] [--full] [--quick]
+Every column runs in this one process with the allocator ``gradconf run`` uses: glibc keeps freed memory for
+reuse (:mod:`gradconf.allocator`; ``--system-allocator`` leaves its defaults, under which ghost's fresh
+temporaries are page-faulted anew on every call).
+Usage: python benchmarks/bench_gram.py [--threads 2] [--repeats 5] [--full] [--quick] [--system-allocator]
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from gradconf.allocator import keep_freed_memory
 from gradconf.gram import gradient_gram
 from gradconf.models import MLPConfig, WRNConfig, build_model
 from gradconf.timing import forward_backward as _forward_backward
@@ -211,15 +215,20 @@ def main() -> None:
     parser.add_argument("--full", action="store_true",
                         help="also time the all-at-once baselines beyond 3 GiB (needs ~16 GB and several minutes)")
     parser.add_argument("--quick", action="store_true", help="two small models (a smoke test of the script)")
+    parser.add_argument("--system-allocator", action="store_true",
+                        help="leave glibc's malloc at its defaults (gradconf run keeps freed memory for reuse)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    kept = False if args.system_allocator else keep_freed_memory()
     baselines = {"torch.func": torch_func_gram}
     for name, fn in (("Opacus", opacus_gram), ("BackPACK", backpack_gram)):
         if _importable(name.lower()):
             baselines[name] = fn
     missing = sorted({"Opacus", "BackPACK"} - set(baselines))
     print(f"torch {torch.__version__}, {args.threads} threads, fastest of {args.repeats}; ratios to the fastest "
-          f"batched forward+backward" + (f"; not installed: {', '.join(missing)}" if missing else ""))
+          f"batched forward+backward; allocator: "
+          + ("freed memory kept for reuse, as in gradconf run (gradconf.allocator)" if kept else "system defaults")
+          + (f"; not installed: {', '.join(missing)}" if missing else ""))
     columns = ["ghost", "vmap", *baselines]
     print(f"{'model':<26} {'n':>5} {'fwd+bwd s':>9} " + " ".join(f"{c:>10}" for c in columns))
     table: dict[tuple[str, int], dict[str, float]] = {}

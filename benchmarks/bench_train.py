@@ -34,6 +34,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo's gradconf, even when not installed
 
+from gradconf.allocator import keep_freed_memory  # noqa: E402
 from gradconf.data import ArrayDataset  # noqa: E402
 from gradconf.gram import gradient_gram  # noqa: E402
 from gradconf.losses import per_example_loss  # noqa: E402
@@ -152,6 +153,7 @@ def eager_run(dev: torch.device, steps: int, seed: int, warm: int) -> float:
 def _worker(rank: int, device: str, steps: int, tf32: bool, threads: int, warm: int, barrier, results) -> None:
     """One of k concurrent runs; reports (rank, start, end, images, error) and breaks the barrier on failure."""
     torch.set_num_threads(threads)
+    keep_freed_memory()  # as a gradconf run worker does
     try:
         start, end, images, _ = project_run(torch.device(device), steps, tf32, rank, warm, barrier)
         results.put((rank, start, end, images, None))
@@ -256,6 +258,7 @@ def main() -> None:
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(errors="replace")  # the ≥/≤ of the target lines never crash a C locale
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # the allocator setting of gradconf run (gradconf.allocator)
     dev = torch.device(args.device)
     name = torch.cuda.get_device_name(dev) if cuda else "cpu"
     print(f"bench_train: torch {torch.__version__}, device {name}, {args.threads} threads; CNN-16-2 on synthetic "

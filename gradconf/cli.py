@@ -126,8 +126,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .allocator import keep_freed_memory
     from .experiment import ResultStore, SweepFailed, run_sweep
     from .sweeps import sweep_axes, sweep_stages
+
+    keep_freed_memory()  # runs in this process reuse freed memory (time only; see gradconf.allocator)
 
     overrides, grid = _parse_set(args.set), _parse_set(args.grid, "--grid")
     axes = sweep_axes(args.sweep, args.preset, sweeps_file=args.sweeps_file)

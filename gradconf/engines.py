@@ -22,8 +22,10 @@ Outcome = tuple[Any, "dict[str, Any] | BaseException"]
 
 
 def _run_record(config: Any, data_root: str | None, device: str | None) -> dict[str, Any]:
+    from .allocator import keep_freed_memory
     from .experiment import run_one
 
+    keep_freed_memory()  # a worker process is the runner's: reuse freed memory (see gradconf.allocator)
     return run_one(config, data_root=data_root, progress=False, device=device)
 
 
