@@ -187,14 +187,20 @@ def _positions_gram(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
             bb = torch.einsum("itc,jsc->ijts", b[sl], b)
             gram[sl] = (aa * bb).sum(dim=(2, 3))
         return gram
-    # Materialise per-example weight gradients, a group of output channels at a time, so that the
-    # temporary stays below _BLOCK_ELEMENTS whatever the layer's size.
-    gram = a.new_zeros(n, n)
+    return _add_materialised_gram(a.new_zeros(n, n), a.transpose(1, 2), b)
+
+
+def _add_materialised_gram(gram: torch.Tensor, cols: torch.Tensor, grad_out: torch.Tensor) -> torch.Tensor:
+    """Add to ``gram`` the Gram of per-example weight gradients cols_i grad_out_i, materialised a group of
+    output channels at a time so that the temporary stays below _BLOCK_ELEMENTS whatever the layer's size.
+
+    ``cols``: (n, D, T) layer inputs per position, ``grad_out``: (n, T, C) output gradients.
+    """
+    n, d = cols.shape[:2]
     channels = max(1, _BLOCK_ELEMENTS // (n * d))
-    at = a.transpose(1, 2)
-    for start in range(0, c, channels):
-        per_example = torch.bmm(at, b[:, :, start:start + channels]).reshape(n, -1)
-        gram += self_gram(per_example)
+    for start in range(0, grad_out.shape[2], channels):
+        per_example = torch.bmm(cols, grad_out[:, :, start:start + channels])
+        gram += self_gram(per_example.reshape(n, -1))
     return gram
 
 
@@ -259,7 +265,6 @@ def _sliced_conv_gram(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch.T
                            _BLOCK_ELEMENTS // (n * c_in * positions)))
     grad_out = b.reshape(n, c_out, positions).transpose(1, 2)  # (n, T, C_out)
     gram = a.new_zeros(n, n)
-    channels = max(1, _BLOCK_ELEMENTS // (n * c_in * per_group))  # keep each temporary bounded
     for start in range(0, len(offsets), per_group):
         views = [padded[:, :, p:p + sh * (h_out - 1) + 1:sh, q:q + sw * (w_out - 1) + 1:sw]
                  for p, q in offsets[start:start + per_group]]
@@ -267,9 +272,7 @@ def _sliced_conv_gram(m: nn.Conv2d, a: torch.Tensor, b: torch.Tensor) -> torch.T
             raise GhostUnsupportedError(f"Conv2d output {tuple(b.shape[2:])} does not follow from its input "
                                         f"{tuple(a.shape[2:])} and geometry; use method='vmap'")
         inputs = (views[0] if len(views) == 1 else torch.cat(views, dim=1)).reshape(n, -1, positions)
-        for c0 in range(0, c_out, channels):
-            per_example = torch.bmm(inputs, grad_out[:, :, c0:c0 + channels])
-            gram += self_gram(per_example.reshape(n, -1))
+        _add_materialised_gram(gram, inputs, grad_out)
     return gram
 
 
