@@ -1,7 +1,8 @@
-"""Command line: ``python -m gradconf {list,run,download,book}`` (also installed as ``gradconf``)."""
+"""Command line: ``python -m gradconf {list,run,merge,window,download,book}`` (also installed as ``gradconf``)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     p_merge = sub.add_parser("merge", help="add the valid run records of archives or store folders to a store")
     p_merge.add_argument("sources", nargs="+", metavar="ARCHIVE_OR_FOLDER")
     p_merge.add_argument("--into", required=True, help="the store to add them to, e.g. results/gpu")
+    _window_parser(sub)
     p_dl = sub.add_parser("download", help="download and verify a dataset (needs internet)")
     p_dl.add_argument("dataset", choices=["mnist", "cifar10"])
     p_dl.add_argument("--root", help="data folder (default: $GRADCONF_DATA or the user cache)")
@@ -99,9 +101,89 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _window_parser(sub: Any) -> None:
+    p = sub.add_parser("window", help="run sweeps on a borrowed GPU reached through short calls (gradconf.window)")
+    w = p.add_subparsers(dest="window_command", required=True)
+    stage = w.add_parser("stage", help="here: copy a dataset's verified files into a git-ignored folder of the "
+                                       "repository and print which files each call carries")
+    stage.add_argument("dataset", choices=["mnist", "cifar10"])
+    stage.add_argument("--into", default=".gpu", help="git-ignored folder of the repository (default: .gpu)")
+    stage.add_argument("--data-root", help="where the verified files are (default: $GRADCONF_DATA)")
+    stage.add_argument("--limit-mib", type=float, default=64, help="what one call may send (default: 64)")
+    receive = w.add_parser("receive", help="there: verify carried dataset files and move them into the data root")
+    receive.add_argument("source", nargs="?", default=".gpu", help="the carried folder (default: .gpu)")
+    receive.add_argument("--data-root", required=True, help="where the driver reads data, outside the tree")
+    start = w.add_parser("start", help="there: start the detached driver that runs the sweeps across calls")
+    start.add_argument("sweeps", nargs="+")
+    start.add_argument("--preset", required=True)
+    start.add_argument("--store", required=True, help="the window's result store, outside the tree")
+    start.add_argument("--seed-from", help="the committed store to start from, e.g. results/gpu")
+    start.add_argument("--data-root", required=True)
+    start.add_argument("--device", default="cuda", help="cuda (default), cuda:N, cpu or auto")
+    start.add_argument("--workers", type=int, default=1, help="concurrent runs (processes) on the device")
+    start.add_argument("--workdir", required=True, help="the driver's status and log, outside the tree")
+    start.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="passed to every run")
+    start.add_argument("--grid", action="append", default=[], metavar="AXIS=[V1,V2]", help="passed to every run")
+    collect = w.add_parser("collect", help="there: wait, then export the records the committed store lacks")
+    collect.add_argument("--store", required=True, help="the window's result store")
+    collect.add_argument("--workdir", required=True)
+    collect.add_argument("--committed", help="the committed store the tree carries, e.g. results/gpu")
+    collect.add_argument("--out", required=True, help="archive to write, e.g. $OUT/new-runs.tar.gz")
+    collect.add_argument("--wait", type=float, default=0.0, help="seconds to wait first (less if the driver ends)")
+    drive = w.add_parser("drive", help="the driver itself (what start runs detached)")
+    drive.add_argument("--workdir", required=True)
+
+
+def _window(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from . import window
+
+    cmd = args.window_command
+    if cmd == "stage":
+        from .data import data_root
+
+        repo = Path.cwd()
+        Path(args.into).mkdir(parents=True, exist_ok=True)  # git matches a folder pattern only to a folder
+        if not window.git_ignored(repo, args.into):
+            raise UsageError(f"{args.into} is not ignored by git here: it would travel with the tree in every call "
+                             f"(add it to .gitignore, or run from the repository root)")
+        staged = window.stage(args.dataset, data_root(args.data_root), args.into)
+        tree = window.tree_bytes(repo)
+        calls = window.carry_plan(staged, tree, int(args.limit_mib * 2**20))
+        print(f"staged {len(staged)} verified file(s) of {args.dataset} under {args.into}; the tree sends "
+              f"{tree / 2**20:.1f} MiB per call, so they travel in {len(calls)} call(s):")
+        for i, files in enumerate(calls, 1):
+            size = sum(f.stat().st_size for f in files) / 2**20
+            print(f"  call {i} ({size:.1f} MiB): carry {json.dumps([str(f) for f in files])}")
+        return 0
+    if cmd == "receive":
+        print(window.receive(args.source, args.data_root))
+        return 0
+    if cmd == "start":
+        run_args = tuple(a for item in args.set for a in ("--set", item)) + tuple(
+            a for item in args.grid for a in ("--grid", item))
+        spec = window.DriverSpec(tuple(args.sweeps), args.preset, str(Path(args.store).expanduser().resolve()),
+                                 str(Path(args.data_root).expanduser().resolve()), args.device, args.workers,
+                                 args.seed_from and str(Path(args.seed_from).resolve()), run_args)
+        started, pid = window.start_driver(spec, args.workdir)
+        state = (window.read_status(args.workdir) or {}).get("state")
+        print(f"{'started the' if started else 'a'} window driver{'' if started else ' already runs'}: pid {pid}, "
+              f"{state}; log {Path(args.workdir) / window.LOG_FILE}")
+        return 0
+    if cmd == "collect":
+        report = window.collect(args.store, args.out, workdir=args.workdir, committed=args.committed,
+                                wait_s=args.wait)
+        print(report)
+        return 1 if report.state.startswith(("failed", "gone")) else 0
+    return window.drive(args.workdir)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "book":
         return _book(args)
+    if args.command == "window":
+        return _window(args)
     if args.command == "merge":
         from .store import merge_archives
 

@@ -1,0 +1,379 @@
+"""A GPU window: sweeps on a borrowed accelerator reached through short calls.
+
+Such a machine is reached by calls of at most ten minutes, each sending the working tree plus at most
+64 MiB of carried files, and it keeps what it computed only while calls keep it warm. Running a sweep
+inside each call (``gradconf run --time-limit``) idles the accelerator at every call's end while the last
+runs drain, and loses every run under way when a call overruns. Here one detached driver computes
+across calls instead, and each call only hands new records home:
+
+- ``stage`` (here, once): copy a dataset's verified files into a git-ignored folder of the repository
+  and plan which files each call carries (:func:`carry_plan`: tree + pieces under the limit).
+- ``receive`` (there, each carrying call): verify every carried file against the dataset's checksums
+  and move it into the data root; say what the dataset still lacks (:func:`receive`).
+- ``start`` (there, once): a driver in its own process session, so that it outlives the call, which
+  waits until every dataset its sweeps read is complete and verified, then runs the sweeps in order
+  (exactly ``gradconf run``) into a store outside the tree, seeded from the committed store that the
+  tree carries. A second ``start`` finds the live driver and starts nothing (:func:`start_driver`).
+- ``collect`` (there, every call): wait up to N seconds, or until the driver ends, then export every
+  record that the committed store lacks as one archive and say where the driver stands
+  (:func:`collect`). Back home: ``gradconf merge ARCHIVE --into results/gpu``, then commit.
+
+Runs under way when the machine goes back are lost (records are written only when a run finishes);
+everything finished is in the archive of the last ``collect``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .data import CIFAR_DIR, CIFAR_FILES, MNIST_DIR, MNIST_FILES, DataIntegrityError, verify_file
+from .store import ResultStore
+
+#: What travels with one call: the working tree plus carried files (the device tool's limit).
+CALL_LIMIT_BYTES = 64 * 2**20
+
+#: Each dataset's folder under a data root and its files with their accepted checksums (gradconf.data).
+DATASET_FILES: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
+    "mnist": (MNIST_DIR, MNIST_FILES),
+    "cifar10": (CIFAR_DIR, CIFAR_FILES),
+}
+
+STATUS_FILE = "driver.json"
+LOG_FILE = "driver.log"
+
+
+# --- here: what each call carries -----------------------------------------------------------------
+
+def tree_bytes(repo: str | os.PathLike) -> int:
+    """Bytes of what a call sends besides carried files: tracked files and untracked files that git
+    does not ignore (as ``git ls-files -co --exclude-standard`` lists them)."""
+    out = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=repo, check=True,
+                         capture_output=True).stdout
+    total = 0
+    for name in out.decode().split("\0"):
+        path = Path(repo) / name
+        if name and path.is_file() and not path.is_symlink():
+            total += path.stat().st_size
+    return total
+
+
+def carry_plan(files: Iterable[str | os.PathLike], tree: int, limit: int = CALL_LIMIT_BYTES) -> list[list[Path]]:
+    """Files grouped into calls, largest first into the first call with room, so that each call's
+    tree (``tree`` bytes) plus its files stays within ``limit``; ValueError naming a file that fits no call."""
+    room = limit - tree
+    calls: list[list[Path]] = []
+    free: list[int] = []
+    for path in sorted((Path(f) for f in files), key=lambda p: (-p.stat().st_size, str(p))):
+        size = path.stat().st_size
+        if size > room:
+            raise ValueError(f"{path} ({size / 2**20:.1f} MiB) cannot travel in one call: the tree takes "
+                             f"{tree / 2**20:.1f} of the {limit / 2**20:.0f} MiB a call may send")
+        slot = next((i for i, f in enumerate(free) if f >= size), None)
+        if slot is None:
+            calls.append([])
+            free.append(room)
+            slot = len(calls) - 1
+        calls[slot].append(path)
+        free[slot] -= size
+    return calls
+
+
+def stage(dataset: str, source_root: str | os.PathLike, dest: str | os.PathLike,
+          table: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = DATASET_FILES) -> list[Path]:
+    """Copy ``dataset``'s files, each verified first, from ``source_root`` to ``dest/<its folder>``
+    (kept when an identical verified copy is there); returns the staged paths."""
+    folder, files = _dataset(dataset, table)
+    out = []
+    for name, accepted in files.items():
+        src = Path(source_root) / folder / name
+        verify_file(src, accepted, Path(source_root), dataset)
+        target = Path(dest) / folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not (target.is_file() and target.stat().st_size == src.stat().st_size and _verified(target, accepted)):
+            tmp = target.with_name(f".{name}.part")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, target)
+        out.append(target)
+    return out
+
+
+def git_ignored(repo: str | os.PathLike, path: str | os.PathLike) -> bool:
+    """Whether git ignores ``path`` in ``repo`` (a carried folder must be ignored, or it travels twice)."""
+    return subprocess.run(["git", "check-ignore", "-q", str(path)], cwd=repo).returncode == 0
+
+
+# --- there: receiving data ----------------------------------------------------------------------
+
+def _dataset(name: str, table: dict) -> tuple[str, dict[str, tuple[str, ...]]]:
+    if name not in table:
+        raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(table)}")
+    return table[name]
+
+
+def _verified(path: Path, accepted: tuple[str, ...]) -> bool:
+    try:
+        verify_file(path, accepted, path.parent, "check")
+    except (DataIntegrityError, FileNotFoundError):
+        return False
+    return True
+
+
+def missing_files(dataset: str, root: str | os.PathLike,
+                  table: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = DATASET_FILES) -> list[str]:
+    """The files of ``dataset`` under ``root`` that are absent or fail their checksum."""
+    folder, files = _dataset(dataset, table)
+    return [name for name, accepted in files.items() if not _verified(Path(root) / folder / name, accepted)]
+
+
+@dataclass
+class Received:
+    """What :func:`receive` did: files moved into the data root, and what each dataset still lacks."""
+
+    moved: list[str]
+    missing: dict[str, list[str]]
+
+    def __str__(self) -> str:
+        lines = [f"received {len(self.moved)} verified file(s)" + (f": {', '.join(self.moved)}" if self.moved else "")]
+        for dataset, names in self.missing.items():
+            lines.append(f"{dataset}: complete and verified" if not names
+                         else f"{dataset}: still missing {len(names)}: {', '.join(names)}")
+        return "\n".join(lines)
+
+
+def receive(source: str | os.PathLike, root: str | os.PathLike,
+            table: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = DATASET_FILES) -> Received:
+    """Move every dataset file found under ``source/<dataset folder>/`` into ``root`` after checking
+    it against its accepted checksums; a file that fails raises DataIntegrityError and is not moved.
+    Only datasets with a file in ``source`` or ``root`` are reported."""
+    moved: list[str] = []
+    missing: dict[str, list[str]] = {}
+    for dataset, (folder, files) in table.items():
+        seen = False
+        for name, accepted in files.items():
+            src, target = Path(source) / folder / name, Path(root) / folder / name
+            seen = seen or target.exists()
+            if not src.is_file():
+                continue
+            seen = True
+            verify_file(src, accepted, Path(source), dataset)  # raises before anything moves
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{name}.part")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, target)
+            src.unlink()
+            moved.append(f"{dataset}/{name}")
+        if seen:
+            missing[dataset] = missing_files(dataset, root, table)
+    return Received(moved, missing)
+
+
+def wait_for_data(datasets: Iterable[str], root: str | os.PathLike, *, poll_s: float = 10.0,
+                  log: Callable[[str], None] = print,
+                  table: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = DATASET_FILES) -> None:
+    """Block until every dataset in ``datasets`` is complete and verified under ``root``; logs what
+    is missing whenever that changes."""
+    datasets = sorted(set(datasets) & set(table))
+    last = None
+    while True:
+        missing = {d: missing_files(d, root, table) for d in datasets}
+        missing = {d: m for d, m in missing.items() if m}
+        if not missing:
+            return
+        if missing != last:
+            log("waiting for data: " + "; ".join(f"{d} lacks {', '.join(m)}" for d, m in missing.items()))
+            last = missing
+        time.sleep(poll_s)
+
+
+# --- there: the driver ----------------------------------------------------------------------------
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped) is not a live driver
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def read_status(workdir: str | os.PathLike) -> dict[str, Any] | None:
+    """The driver's status file (``driver.json``), or None when no driver was started here."""
+    path = Path(workdir) / STATUS_FILE
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _write_status(workdir: Path, **fields: Any) -> None:
+    status = read_status(workdir) or {}
+    status.update(fields, updated=time.time())
+    tmp = workdir / f".{STATUS_FILE}.tmp"
+    tmp.write_text(json.dumps(status))
+    os.replace(tmp, workdir / STATUS_FILE)
+
+
+def driver_alive(workdir: str | os.PathLike) -> bool:
+    status = read_status(workdir)
+    return bool(status and isinstance(status.get("pid"), int) and status.get("state") not in ("done", "failed")
+                and _alive(status["pid"]))
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    """One window's work: ``sweeps`` in order at ``preset`` into ``store`` (seeded from ``seed_from``),
+    on ``device`` with ``workers`` processes, reading data from ``data_root``; ``run_args`` are passed
+    to every ``gradconf run`` (e.g. ``--set``/``--grid``)."""
+
+    sweeps: tuple[str, ...]
+    preset: str
+    store: str
+    data_root: str
+    device: str = "cuda"
+    workers: int = 1
+    seed_from: str | None = None
+    run_args: tuple[str, ...] = ()
+
+    def run_argv(self, sweep: str) -> list[str]:
+        return ["run", sweep, "--preset", self.preset, "--store", self.store, "--data-root", self.data_root,
+                "--device", self.device, "--workers", str(self.workers), "--quiet", *self.run_args]
+
+
+def start_driver(spec: DriverSpec, workdir: str | os.PathLike, *, start_timeout_s: float = 60.0) -> tuple[bool, int]:
+    """Start the driver detached (a new process session: it outlives the call that started it), unless
+    a live one already runs from ``workdir``; returns (started, pid) once the driver has written its
+    status (RuntimeError with its log when it exits first). Inputs are checked before anything starts:
+    an unknown sweep or preset raises ValueError, an unwritable store an OSError."""
+    from .sweeps import sweep_configs
+
+    workdir = Path(workdir).expanduser()
+    workdir.mkdir(parents=True, exist_ok=True)
+    status = read_status(workdir)
+    if driver_alive(workdir):
+        return False, int(status["pid"])
+    for sweep in spec.sweeps:
+        sweep_configs(sweep, spec.preset)  # an unknown sweep or preset fails now, in the call
+    ResultStore(spec.store).check_writable()
+    (workdir / STATUS_FILE).unlink(missing_ok=True)
+    spec_file = workdir / "spec.json"
+    spec_file.write_text(json.dumps(spec.__dict__))
+    log_path = workdir / LOG_FILE
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    # the driver imports the same gradconf as this process, whatever its working folder or PYTHONPATH
+    package_parent = str(Path(__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
+    with open(log_path, "a") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gradconf", "window", "drive", "--workdir", str(workdir)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+    deadline = time.monotonic() + start_timeout_s
+    while (read_status(workdir) or {}).get("pid") != proc.pid:  # the driver writes it once it runs
+        if proc.poll() is not None or time.monotonic() > deadline:
+            with open(log_path, "rb") as f:
+                f.seek(offset)
+                tail = f.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"the window driver did not start (exit {proc.poll()}); its log says:\n{tail}")
+        time.sleep(0.1)
+    return True, proc.pid
+
+
+def drive(workdir: str | os.PathLike, *, poll_s: float = 10.0) -> int:
+    """The driver (what ``start`` runs detached): seed the store, wait for the data, then run each
+    sweep with ``gradconf run``; a failed sweep is logged and the next one runs. Returns 1 if any failed."""
+    from . import cli
+    from .store import merge_archives
+    from .sweeps import sweep_configs
+
+    workdir = Path(workdir).expanduser()
+    raw = json.loads((workdir / "spec.json").read_text())
+    spec = DriverSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    _write_status(workdir, pid=os.getpid(), state="starting", started=time.time(), sweeps=list(spec.sweeps))
+
+    def log(message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    try:
+        if spec.seed_from and Path(spec.seed_from).exists():
+            log(f"seeded {spec.store} from {spec.seed_from}: {merge_archives([spec.seed_from], spec.store)}")
+        datasets = {c.dataset for s in spec.sweeps for c in sweep_configs(s, spec.preset)}
+        _write_status(workdir, state="waiting for data")
+        wait_for_data(datasets, spec.data_root, poll_s=poll_s, log=log)
+        failed = []
+        for sweep in spec.sweeps:
+            _write_status(workdir, state=f"running {sweep}")
+            log(f"gradconf {' '.join(spec.run_argv(sweep))}")
+            code = cli.main(spec.run_argv(sweep))
+            log(f"{sweep}: exit {code}")
+            if code:
+                failed.append(sweep)
+        _write_status(workdir, state="failed" if failed else "done", failed=failed, finished=time.time())
+        return 1 if failed else 0
+    except BaseException as err:  # the status must never claim a driver that died is still running
+        _write_status(workdir, state="failed", error=f"{type(err).__name__}: {err}", finished=time.time())
+        raise
+
+
+# --- there: handing records home ---------------------------------------------------------------
+
+@dataclass
+class Collected:
+    """What :func:`collect` found: records exported, runs under way, and the driver's state."""
+
+    exported: int
+    archive: str | None
+    in_progress: list[tuple[str, float]]
+    finished_in_store: int
+    state: str
+    waited_s: float
+
+    def __str__(self) -> str:
+        where = f" to {self.archive}" if self.archive else ""
+        lines = [f"driver: {self.state}; waited {self.waited_s:.0f} s",
+                 f"exported {self.exported} record(s) the committed store lacks{where} "
+                 f"({self.finished_in_store} in the window's store)"]
+        for key, age in self.in_progress:
+            lines.append(f"  under way: {key} for {age / 60:.1f} min")
+        return "\n".join(lines)
+
+
+def collect(store: str | os.PathLike, archive: str | os.PathLike, *, workdir: str | os.PathLike,
+            committed: str | os.PathLike | None = None, wait_s: float = 0.0, poll_s: float = 5.0) -> Collected:
+    """Wait up to ``wait_s`` (less when the driver ends first), then export every record in ``store``
+    that ``committed`` lacks into ``archive`` (nothing written when there is none)."""
+    start = time.monotonic()
+    while time.monotonic() - start < wait_s and driver_alive(workdir):
+        time.sleep(min(poll_s, max(0.0, wait_s - (time.monotonic() - start))))
+    waited = time.monotonic() - start
+    window = ResultStore(store)
+    known = set(ResultStore(committed).keys()) if committed else set()
+    new = [k for k in window.keys() if k not in known]
+    if new:
+        window.export(archive, new)
+    now = time.time()
+    claims = sorted(window.runs.glob("*.claim")) if window.runs.is_dir() else []
+    in_progress = [(p.stem, now - p.stat().st_mtime) for p in claims]
+    status = read_status(workdir) or {}
+    state = status.get("state", "never started")
+    if status.get("state") not in (None, "done", "failed") and not driver_alive(workdir):
+        state = f"gone (last state: {status.get('state')})"
+    if status.get("error"):
+        state += f" ({status['error']})"
+    return Collected(len(new), str(archive) if new else None, in_progress, len(window.keys()), state, waited)
+
+
+__all__ = ["CALL_LIMIT_BYTES", "Collected", "DATASET_FILES", "DriverSpec", "Received", "carry_plan", "collect",
+           "drive", "driver_alive", "git_ignored", "missing_files", "read_status", "receive", "stage",
+           "start_driver", "tree_bytes", "wait_for_data"]

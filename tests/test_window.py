@@ -1,0 +1,234 @@
+"""The GPU-window commands (gradconf.window): carrying data in pieces, a driver that outlives calls,
+and collecting only the records the committed store lacks. Everything here runs on the CPU."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gradconf import window
+from gradconf.data import DataIntegrityError
+from gradconf.store import ResultStore, merge_archives
+
+
+def _md5(data: bytes) -> str:
+    return "md5:" + hashlib.md5(data).hexdigest()
+
+
+A, B = b"first file of a toy dataset" * 100, b"second file" * 50
+TOY = {"toy": ("toy-dir", {"a.bin": (_md5(A),), "b.bin": ("sha256:" + hashlib.sha256(B).hexdigest(),)})}
+
+
+def _gradconf(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "gradconf", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+
+def _members(archive: Path) -> list[str]:
+    with tarfile.open(archive) as tar:
+        return sorted(m.name for m in tar.getmembers())
+
+
+# --- carrying data in pieces -----------------------------------------------------------------------
+
+def test_carry_plan_keeps_every_call_under_the_limit(tmp_path):
+    sizes = {"p1": 30, "p2": 30, "p3": 10, "p4": 5, "p5": 12}
+    for name, kib in sizes.items():
+        (tmp_path / name).write_bytes(b"x" * kib * 1024)
+    tree, limit = 20 * 1024, 64 * 1024
+    calls = window.carry_plan(sorted(tmp_path.iterdir()), tree, limit)
+    flat = [p.name for call in calls for p in call]
+    assert sorted(flat) == sorted(sizes)  # each file exactly once
+    assert all(tree + sum(p.stat().st_size for p in call) <= limit for call in calls)
+    assert len(calls) == 3  # 87 KiB of pieces in calls of 44 KiB of room cannot take fewer
+    with pytest.raises(ValueError, match="p1.*cannot travel in one call"):
+        window.carry_plan([tmp_path / "p1"], 40 * 1024, limit)
+
+
+def test_tree_bytes_counts_what_a_call_sends(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("/ignored/\n")
+    (tmp_path / "tracked.txt").write_bytes(b"t" * 1000)
+    (tmp_path / "untracked.txt").write_bytes(b"u" * 300)
+    (tmp_path / "ignored").mkdir()
+    (tmp_path / "ignored" / "big.bin").write_bytes(b"i" * 5000)
+    subprocess.run(["git", "add", "tracked.txt", ".gitignore"], cwd=tmp_path, check=True)
+    assert window.tree_bytes(tmp_path) == 1000 + 300 + len("/ignored/\n")
+    assert window.git_ignored(tmp_path, "ignored") and not window.git_ignored(tmp_path, "untracked.txt")
+
+
+def test_stage_copies_verified_files_and_refuses_a_corrupt_source(tmp_path):
+    src = tmp_path / "src" / "toy-dir"
+    src.mkdir(parents=True)
+    (src / "a.bin").write_bytes(A)
+    (src / "b.bin").write_bytes(B)
+    staged = window.stage("toy", tmp_path / "src", tmp_path / "carry", TOY)
+    assert [p.read_bytes() for p in staged] == [A, B]
+    assert staged[0] == tmp_path / "carry" / "toy-dir" / "a.bin"
+    (src / "b.bin").write_bytes(B[:-1])
+    with pytest.raises(DataIntegrityError, match="b.bin"):
+        window.stage("toy", tmp_path / "src", tmp_path / "carry2", TOY)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        window.stage("svhn", tmp_path / "src", tmp_path / "carry", TOY)
+
+
+def test_receive_moves_verified_pieces_and_says_what_is_missing(tmp_path):
+    carried, root = tmp_path / "carried" / "toy-dir", tmp_path / "data"
+    carried.mkdir(parents=True)
+    (carried / "a.bin").write_bytes(A)
+    got = window.receive(tmp_path / "carried", root, TOY)
+    assert got.moved == ["toy/a.bin"] and got.missing == {"toy": ["b.bin"]}
+    assert (root / "toy-dir" / "a.bin").read_bytes() == A and not (carried / "a.bin").exists()
+    assert "still missing 1: b.bin" in str(got)
+
+    (carried / "b.bin").write_bytes(B + b"!")  # a broken piece is refused and stays where it is
+    with pytest.raises(DataIntegrityError, match="b.bin"):
+        window.receive(tmp_path / "carried", root, TOY)
+    assert not (root / "toy-dir" / "b.bin").exists() and (carried / "b.bin").exists()
+
+    (carried / "b.bin").write_bytes(B)
+    got = window.receive(tmp_path / "carried", root, TOY)
+    assert got.moved == ["toy/b.bin"] and got.missing == {"toy": []}
+    assert "complete and verified" in str(got)
+    assert window.receive(tmp_path / "nothing", root, TOY).missing == {"toy": []}  # already there
+
+
+def test_wait_for_data_blocks_until_every_file_is_verified(tmp_path):
+    root = tmp_path / "data" / "toy-dir"
+    root.mkdir(parents=True)
+    (root / "a.bin").write_bytes(A)
+    (root / "b.bin").write_bytes(b"truncated")  # present but wrong: still waited for
+    messages: list[str] = []
+
+    def arrive() -> None:
+        time.sleep(0.3)
+        (root / "b.bin").write_bytes(B)
+
+    thread = threading.Thread(target=arrive)
+    start = time.monotonic()
+    thread.start()
+    window.wait_for_data(["toy", "sphere"], tmp_path / "data", poll_s=0.02, log=messages.append, table=TOY)
+    thread.join()
+    assert time.monotonic() - start >= 0.3
+    assert messages == ["waiting for data: toy lacks b.bin"]  # logged once, not at every poll
+
+
+# --- the driver and collect ---------------------------------------------------------------------
+
+SWEEP = ["init_linear", "--preset", "smoke", "--grid", "model.depth=[2]", "--set", "threads=1"]  # 3 tiny runs
+
+
+def test_driver_outlives_its_call_and_collect_hands_home_only_new_records(tmp_path):
+    store, wd, committed = tmp_path / "window-store", tmp_path / "wd", tmp_path / "committed"
+    start = _gradconf("window", "start", *SWEEP, "--store", str(store), "--data-root", str(tmp_path / "data"),
+                      "--device", "cpu", "--workdir", str(wd), "--seed-from", str(committed))
+    assert start.returncode == 0, start.stderr
+    assert "started the window driver" in start.stdout
+    # the command has returned; the driver goes on in its own session
+    status = window.read_status(wd)
+    assert status["pid"] != os.getpid() and os.getsid(status["pid"]) == status["pid"]
+
+    again = _gradconf("window", "start", *SWEEP, "--store", str(store), "--data-root", str(tmp_path / "data"),
+                      "--device", "cpu", "--workdir", str(wd))
+    if window.driver_alive(wd):  # a second start while it runs starts nothing
+        assert "already runs" in again.stdout and f"pid {status['pid']}" in again.stdout
+
+    out = tmp_path / "out" / "new-runs.tar.gz"
+    got = _gradconf("window", "collect", "--store", str(store), "--workdir", str(wd), "--committed",
+                    str(committed), "--out", str(out), "--wait", "240")
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert "driver: done" in got.stdout and "exported 3 record(s)" in got.stdout
+    assert len(_members(out)) == 3
+    assert len(merge_archives([out], committed).added) == 3
+
+    out.unlink()  # once home and committed, nothing is handed back twice
+    got = _gradconf("window", "collect", "--store", str(store), "--workdir", str(wd), "--committed",
+                    str(committed), "--out", str(out))
+    assert "exported 0 record(s)" in got.stdout and not out.exists()
+
+    # a later window starts from the committed store and recomputes nothing
+    store2, wd2 = tmp_path / "store2", tmp_path / "wd2"
+    assert _gradconf("window", "start", *SWEEP, "--store", str(store2), "--data-root", str(tmp_path / "data"),
+                     "--device", "cpu", "--workdir", str(wd2), "--seed-from", str(committed)).returncode == 0
+    got = _gradconf("window", "collect", "--store", str(store2), "--workdir", str(wd2), "--committed",
+                    str(committed), "--out", str(out), "--wait", "240")
+    log = (wd2 / window.LOG_FILE).read_text()
+    assert "added 3" in log and "ran 0, reused 3" in log
+    assert "exported 0 record(s)" in got.stdout
+
+
+def test_a_failing_sweep_marks_the_driver_failed_and_collect_says_so(tmp_path):
+    wd = tmp_path / "wd"
+    start = _gradconf("window", "start", "init_linear", "--preset", "smoke", "--set", "train.epochs=0",
+                      "--store", str(tmp_path / "s"), "--data-root", str(tmp_path / "d"), "--device", "cpu",
+                      "--workdir", str(wd))
+    assert start.returncode == 0, start.stderr
+    got = _gradconf("window", "collect", "--store", str(tmp_path / "s"), "--workdir", str(wd), "--out",
+                    str(tmp_path / "o.tar.gz"), "--wait", "120")
+    assert got.returncode == 1 and "driver: failed" in got.stdout
+    assert "epochs" in (wd / window.LOG_FILE).read_text()  # the run's one-line input error is in the log
+
+
+def test_start_checks_its_inputs_before_starting_anything(tmp_path):
+    got = _gradconf("window", "start", "no_such_sweep", "--preset", "smoke", "--store", str(tmp_path / "s"),
+                    "--data-root", str(tmp_path / "d"), "--workdir", str(tmp_path / "wd"))
+    assert got.returncode == 2 and "no_such_sweep" in got.stderr
+    assert window.read_status(tmp_path / "wd") is None
+
+
+def test_collect_before_any_driver_says_so(tmp_path):
+    got = window.collect(tmp_path / "s", tmp_path / "o.tar.gz", workdir=tmp_path / "wd", wait_s=5)
+    assert got.state == "never started" and got.exported == 0 and got.waited_s < 1
+
+
+def test_stage_refuses_a_folder_git_would_send(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    got = _gradconf("window", "stage", "mnist", "--into", "carry", cwd=tmp_path)
+    assert got.returncode == 2 and "not ignored by git" in got.stderr
+
+
+def test_a_real_dataset_travels_in_pieces_and_the_driver_waits_for_it(tmp_path, real_data_root):
+    """MNIST end to end: stage into an ignored folder, start a driver that waits for the data, carry
+    the pieces, and collect the two smoke runs it then computes."""
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".gitignore").write_text("/.gpu/\n")
+    staged = _gradconf("window", "stage", "mnist", "--data-root", str(real_data_root), "--limit-mib", "10",
+                       cwd=repo)
+    assert staged.returncode == 0, staged.stderr
+    assert "travel in 2 call(s)" in staged.stdout  # 9.5 MiB of training images and 1.6 MiB of test images: two 10 MiB calls
+    carried = repo / ".gpu"
+
+    data, wd, store = tmp_path / "data", tmp_path / "wd", tmp_path / "store"
+    assert _gradconf("window", "start", "mlp_depth", "--preset", "smoke", "--set", "threads=1", "--store",
+                     str(store), "--data-root", str(data), "--device", "cpu", "--workdir", str(wd)).returncode == 0
+    deadline = time.monotonic() + 60
+    while window.read_status(wd).get("state") != "waiting for data" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert window.read_status(wd)["state"] == "waiting for data"
+
+    images = carried / "MNIST" / "raw" / "train-images-idx3-ubyte.gz"
+    held_back = tmp_path / "held-back.gz"
+    images.rename(held_back)  # the first call carries everything else
+    got = _gradconf("window", "receive", str(carried), "--data-root", str(data))
+    assert got.returncode == 0 and "still missing 1: train-images-idx3-ubyte.gz" in got.stdout
+    time.sleep(0.5)
+    assert window.read_status(wd)["state"] == "waiting for data"
+    held_back.rename(images)  # the second call
+    got = _gradconf("window", "receive", str(carried), "--data-root", str(data))
+    assert "mnist: complete and verified" in got.stdout
+
+    out = tmp_path / "new.tar.gz"
+    got = _gradconf("window", "collect", "--store", str(store), "--workdir", str(wd), "--out", str(out),
+                    "--wait", "280")
+    assert got.returncode == 0 and "driver: done" in got.stdout, got.stdout + (wd / window.LOG_FILE).read_text()
+    assert len(_members(out)) == 2
+    assert "waiting for data: mnist lacks" in (wd / window.LOG_FILE).read_text()
