@@ -203,35 +203,36 @@ def step_flops() -> float | None:
 
 
 def sweep_run_equivalents(preset: str = "gpu", sweeps: tuple[str, ...] = ("cnn_depth", "cnn_width", "bn_skip")
-                          ) -> dict[str, float] | None:
+                          ) -> dict[str, float]:
     """Each sweep's training cost at ``preset`` in CNN-16-2 runs: the sum over its models of their
-    forward+backward FLOPs (counted on the meta device) relative to CNN-16-2's, times the runs per model
-    (pilot LRs + judged seeds, before edge extensions). A model that an earlier sweep in ``sweeps``
-    already runs counts there only (same run key). None where the counter cannot run."""
-    try:
-        from torch.utils.flop_counter import FlopCounterMode
+    forward+backward FLOPs (counted on the meta device) relative to CNN-16-2's, times that model's runs
+    (with an LR pilot: its pilot LRs + its judged seeds, before edge extensions; without: every
+    seed x LR). A model that an earlier sweep in ``sweeps`` already runs counts there only."""
+    from torch.utils.flop_counter import FlopCounterMode
 
-        from gradconf.sweeps import lr_pilot, sweep_configs
+    from gradconf.sweeps import lr_pilot, sweep_configs
 
-        def flops(config: WRNConfig) -> float:
-            model = build_model(config).to("meta")
-            with FlopCounterMode(display=False) as counter:
-                model(torch.empty(2, 3, 32, 32, device="meta")).sum().backward()
-            return float(counter.get_total_flops())
+    def flops(config: WRNConfig) -> float:
+        model = build_model(config).to("meta")
+        with FlopCounterMode(display=False) as counter:
+            model(torch.empty(2, 3, 32, 32, device="meta")).sum().backward()
+        return float(counter.get_total_flops())
 
-        unit, seen, out = flops(MODEL), set(), {}
-        for sweep in sweeps:
-            configs = sweep_configs(sweep, preset)
-            pilot = lr_pilot(sweep, preset)
-            per_model = len({c.seed for c in configs}) + (len({c.train.lr for c in configs}) if pilot else 0)
-            models = {}
-            for c in configs:  # a model is its config at the pilot seed and first LR: its key names it
-                models.setdefault(replace(c, seed=0, train=replace(c.train, lr=1.0)).key, c.model)
-            out[sweep] = sum(flops(m) / unit * per_model for k, m in models.items() if k not in seen)
-            seen |= set(models)
-        return out
-    except Exception:  # an old torch, or an op the counter cannot run on meta
-        return None
+    unit, seen, out = flops(MODEL), set(), {}
+    for sweep in sweeps:
+        pilot = lr_pilot(sweep, preset)
+        models: dict[str, list] = {}
+        for c in sweep_configs(sweep, preset):  # a model: its config with seed and LR fixed (its key names it)
+            models.setdefault(replace(c, seed=0, train=replace(c.train, lr=1.0)).key, []).append(c)
+        total = 0.0
+        for key, configs in models.items():
+            if key in seen:
+                continue
+            runs = (len({c.train.lr for c in configs}) + len({c.seed for c in configs})) if pilot else len(configs)
+            total += flops(configs[0].model) / unit * runs
+        out[sweep] = total
+        seen |= set(models)
+    return out
 
 
 def timed(fn, dev: torch.device, warm: bool) -> float:
@@ -341,10 +342,12 @@ def main() -> None:
         # k runs sharing the device: measurement assumed to gain as much as training does
         row(f"{preset} preset: {cfg.train.epochs} epochs, {measured} measured", f"{minutes[preset]:.1f} min",
             f"at k=1; {minutes[preset] / gain:.1f} min per run at k={best_k}")
-    equivalents = sweep_run_equivalents()
-    if equivalents is None:
-        row("gpu preset, sweep costs", "n/a", "torch's FLOP counter could not run on the meta device")
-    for sweep, runs in (equivalents or {}).items():
+    try:
+        equivalents = sweep_run_equivalents()
+    except (ImportError, NotImplementedError, RuntimeError) as err:  # an old torch, or an op the counter cannot run
+        equivalents = {}
+        row("gpu preset, sweep costs", "n/a", f"the FLOP count failed: {type(err).__name__}: {err}")
+    for sweep, runs in equivalents.items():
         row(f"gpu preset, {sweep}: {runs:.0f} CNN-16-2 runs", f"{runs * minutes['gpu'] / gain:.0f} GPU-min",
             f"at k={best_k} (training FLOPs relative to CNN-16-2; runs shared with an earlier sweep counted once)")
     if pairs != 100 or gram_n != 1024:

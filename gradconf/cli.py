@@ -143,31 +143,48 @@ def _window(args: argparse.Namespace) -> int:
     if cmd == "stage":
         from .data import data_root
 
-        repo = Path.cwd()
-        Path(args.into).mkdir(parents=True, exist_ok=True)  # git matches a folder pattern only to a folder
-        if not window.git_ignored(repo, args.into):
-            raise UsageError(f"{args.into} is not ignored by git here: it would travel with the tree in every call "
-                             f"(add it to .gitignore, or run from the repository root)")
-        staged = window.stage(args.dataset, data_root(args.data_root), args.into)
+        into = Path(args.into).resolve()
+        into.mkdir(parents=True, exist_ok=True)  # git matches a folder pattern only to a folder
+        repo = window.repo_root(into)
+        if not window.git_ignored(repo, into):
+            raise UsageError(f"{args.into} is not ignored by git: it would travel with the tree in every call "
+                             "(add it to .gitignore)")
+        staged = window.stage(args.dataset, data_root(args.data_root), into)
         tree = window.tree_bytes(repo)
         calls = window.carry_plan(staged, tree, int(args.limit_mib * 2**20))
-        print(f"staged {len(staged)} verified file(s) of {args.dataset} under {args.into}; the tree sends "
-              f"{tree / 2**20:.1f} MiB per call, so they travel in {len(calls)} call(s):")
+        print(f"staged {len(staged)} verified file(s) of {args.dataset} under {into}; the tree of {repo} sends "
+              f"{tree / 2**20:.1f} MiB per call, so they travel in {len(calls)} call(s) (carry paths are "
+              "relative to the repository root; stage again before a window, as the tree grows):")
         for i, files in enumerate(calls, 1):
             size = sum(f.stat().st_size for f in files) / 2**20
-            print(f"  call {i} ({size:.1f} MiB): carry {json.dumps([str(f) for f in files])}")
+            print(f"  call {i} ({size:.1f} MiB): carry {json.dumps(sorted(str(f.relative_to(repo)) for f in files))}")
         return 0
     if cmd == "receive":
-        print(window.receive(args.source, args.data_root))
-        return 0
+        got = window.receive(args.source, args.data_root)
+        print(got)
+        return 1 if got.bad else 0
     if cmd == "start":
+        from .experiment import resolve_device
+        from .sweeps import sweep_configs
+
+        if args.workers < 1:
+            raise UsageError(f"--workers must be at least 1, got {args.workers}")
+        resolve_device(args.device)  # a GPU that is not there fails now, not after the data have arrived
+        overrides, grid = _parse_set(args.set), _parse_set(args.grid, "--grid")
+        for sweep in args.sweeps:  # every input error now, in the call, not after the data have arrived
+            _check_overrides(sweep, args.preset, overrides, grid)
+            sweep_configs(sweep, args.preset, overrides=overrides, grid=grid)
         run_args = tuple(a for item in args.set for a in ("--set", item)) + tuple(
             a for item in args.grid for a in ("--grid", item))
         spec = window.DriverSpec(tuple(args.sweeps), args.preset, str(Path(args.store).expanduser().resolve()),
                                  str(Path(args.data_root).expanduser().resolve()), args.device, args.workers,
                                  args.seed_from and str(Path(args.seed_from).resolve()), run_args)
-        started, pid = window.start_driver(spec, args.workdir)
-        state = (window.read_status(args.workdir) or {}).get("state")
+        try:
+            started, pid = window.start_driver(spec, args.workdir)
+        except RuntimeError as err:
+            print(f"gradconf: {err}", file=sys.stderr)
+            return 1
+        state = (window.read_status(args.workdir) or {}).get("state", "still starting")
         print(f"{'started the' if started else 'a'} window driver{'' if started else ' already runs'}: pid {pid}, "
               f"{state}; log {Path(args.workdir) / window.LOG_FILE}")
         return 0
@@ -207,19 +224,25 @@ def _dispatch(args: argparse.Namespace) -> int:
     return _run(args)
 
 
+def _check_overrides(sweep: str, preset: str, overrides: dict, grid: dict, sweeps_file: str | None = None) -> None:
+    """UsageError when ``--set`` names a sweep axis (the axis would silently win)."""
+    from .sweeps import sweep_axes
+
+    clash = sorted(set(overrides) & (set(sweep_axes(sweep, preset, sweeps_file=sweeps_file)) | set(grid)))
+    if clash:
+        raise UsageError(f"--set {', '.join(clash)}: a sweep axis; give its values with --grid "
+                         f"{clash[0]}=[...] instead (--set would be overridden by the axis)")
+
+
 def _run(args: argparse.Namespace) -> int:
     from .allocator import keep_freed_memory
     from .experiment import ResultStore, SweepFailed, run_sweep
-    from .sweeps import sweep_axes, sweep_stages
+    from .sweeps import sweep_stages
 
     keep_freed_memory()  # runs in this process reuse freed memory (time only; see gradconf.allocator)
 
     overrides, grid = _parse_set(args.set), _parse_set(args.grid, "--grid")
-    axes = sweep_axes(args.sweep, args.preset, sweeps_file=args.sweeps_file)
-    clash = sorted(set(overrides) & (set(axes) | set(grid)))
-    if clash:
-        raise UsageError(f"--set {', '.join(clash)}: a sweep axis; give its values with --grid "
-                         f"{clash[0]}=[...] instead (--set would be overridden by the axis)")
+    _check_overrides(args.sweep, args.preset, overrides, grid, args.sweeps_file)
     store = ResultStore(args.store)
     store.check_writable()
     before = set(store.keys())

@@ -225,7 +225,7 @@ def _archive_members(source: Path) -> Iterator[tuple[str, str, bytes]]:
             yield str(path), path.stem, path.read_bytes()
         return
     with tarfile.open(source) as tar:
-        for member in tar.getmembers():
+        for member in tar:  # streamed: the members before a truncation still come out
             if member.isfile() and member.name.endswith(".json"):
                 data = tar.extractfile(member)
                 yield f"{source}:{member.name}", Path(member.name).stem, data.read() if data else b""
@@ -235,7 +235,8 @@ def merge_archives(sources: Iterable[str | os.PathLike], store: ResultStore | st
     """Add every valid record of ``sources`` (``.tar.gz`` archives or store folders) to ``store``.
 
     A record already in the store is left as it is (same key = same config and compute version); an
-    invalid file is rejected with its reason, and a valid store file is never overwritten by it.
+    invalid file is rejected with its reason, and a valid store file is never overwritten by it. An
+    archive that breaks off (a truncated copy) gives the records before the break and one rejection.
     """
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     report = MergeReport()
@@ -243,17 +244,23 @@ def merge_archives(sources: Iterable[str | os.PathLike], store: ResultStore | st
         source = Path(source)
         if not source.exists():
             raise FileNotFoundError(f"nothing to merge at {source}")
-        for where, key, data in _archive_members(source):
-            try:
-                record = parse_record(data, where, key)
-            except InvalidRecordError as err:
-                report.rejected.append(str(err))
-                continue
-            if store.has(key):
-                report.present.append(key)
-            else:
-                store.save(record)
-                report.added.append(key)
+        read = 0
+        try:
+            for where, key, data in _archive_members(source):
+                read += 1
+                try:
+                    record = parse_record(data, where, key)
+                except InvalidRecordError as err:
+                    report.rejected.append(str(err))
+                    continue
+                if store.has(key):
+                    report.present.append(key)
+                else:
+                    store.save(record)
+                    report.added.append(key)
+        except (tarfile.TarError, EOFError, OSError) as err:  # a truncated or corrupt archive
+            report.rejected.append(f"{source}: unreadable after {read} member(s), which were merged "
+                                   f"({type(err).__name__}: {err})")
     return report
 
 

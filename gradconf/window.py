@@ -9,11 +9,13 @@ across calls instead, and each call only hands new records home:
 - ``stage`` (here, once): copy a dataset's verified files into a git-ignored folder of the repository
   and plan which files each call carries (:func:`carry_plan`: tree + pieces under the limit).
 - ``receive`` (there, each carrying call): verify every carried file against the dataset's checksums
-  and move it into the data root; say what the dataset still lacks (:func:`receive`).
+  and move it into the data root; set a broken one aside (``*.bad``) and say what the dataset still
+  lacks (:func:`receive`).
 - ``start`` (there, once): a driver in its own process session, so that it outlives the call, which
-  waits until every dataset its sweeps read is complete and verified, then runs the sweeps in order
-  (exactly ``gradconf run``) into a store outside the tree, seeded from the committed store that the
-  tree carries. A second ``start`` finds the live driver and starts nothing (:func:`start_driver`).
+  imports a snapshot of the code (every call replaces the tree), waits until every dataset its sweeps
+  read is complete and verified, then runs the sweeps in order (exactly ``gradconf run``) into a store
+  outside the tree, seeded from the committed store that the tree carries. It holds a lock for its
+  lifetime, so a second ``start`` finds it and starts nothing (:func:`start_driver`).
 - ``collect`` (there, every call): wait up to N seconds, or until the driver ends, then export every
   record that the committed store lacks as one archive and say where the driver stands
   (:func:`collect`). Back home: ``gradconf merge ARCHIVE --into results/gpu``, then commit.
@@ -23,6 +25,7 @@ everything finished is in the archive of the last ``collect``.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -34,27 +37,56 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .data import CIFAR_DIR, CIFAR_FILES, MNIST_DIR, MNIST_FILES, DataIntegrityError, verify_file
-from .store import ResultStore
+# No torch here (gradconf.data imports it): the driver takes its lock before anything slow loads.
 
 #: What travels with one call: the working tree plus carried files (the device tool's limit).
 CALL_LIMIT_BYTES = 64 * 2**20
 
-#: Each dataset's folder under a data root and its files with their accepted checksums (gradconf.data).
-DATASET_FILES: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = {
-    "mnist": (MNIST_DIR, MNIST_FILES),
-    "cifar10": (CIFAR_DIR, CIFAR_FILES),
-}
-
 STATUS_FILE = "driver.json"
 LOG_FILE = "driver.log"
+LOCK_FILE = "driver.lock"
+CODE_DIR = "code"
+
+
+class CorruptPieceError(ValueError):
+    """A carried file that matches none of its accepted checksums (it was renamed ``*.bad``)."""
+
+
+def dataset_files() -> dict[str, tuple[str, dict[str, tuple[str, ...]]]]:
+    """Each dataset's folder under a data root and its files with their accepted ``algo:hex``
+    checksums: gradconf.data's tables (importing it loads torch)."""
+    from .data import CIFAR_DIR, CIFAR_FILES, MNIST_DIR, MNIST_FILES
+
+    return {"mnist": (MNIST_DIR, MNIST_FILES), "cifar10": (CIFAR_DIR, CIFAR_FILES)}
+
+
+def _table(table: dict | None) -> dict[str, tuple[str, dict[str, tuple[str, ...]]]]:
+    return dataset_files() if table is None else table
+
+
+def _digest_matches(path: Path, accepted: tuple[str, ...]) -> bool:
+    """Whether ``path`` is a file matching one ``algo:hex`` of ``accepted`` (gradconf.data.verify_file)."""
+    from .data import DataIntegrityError, verify_file
+
+    try:
+        verify_file(path, accepted, path.parent, "check")
+    except (DataIntegrityError, FileNotFoundError):
+        return False
+    return True
 
 
 # --- here: what each call carries -----------------------------------------------------------------
 
+def repo_root(path: str | os.PathLike = ".") -> Path:
+    """The top folder of the git repository holding ``path`` (carried paths are relative to it)."""
+    out = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, check=True, capture_output=True, text=True)
+    return Path(out.stdout.strip())
+
+
 def tree_bytes(repo: str | os.PathLike) -> int:
     """Bytes of what a call sends besides carried files: tracked files and untracked files that git
-    does not ignore (as ``git ls-files -co --exclude-standard`` lists them)."""
+    does not ignore (as ``git ls-files -co --exclude-standard`` lists them from the repository root)."""
+    repo = repo_root(repo)
     out = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=repo, check=True,
                          capture_output=True).stdout
     total = 0
@@ -87,17 +119,21 @@ def carry_plan(files: Iterable[str | os.PathLike], tree: int, limit: int = CALL_
 
 
 def stage(dataset: str, source_root: str | os.PathLike, dest: str | os.PathLike,
-          table: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = DATASET_FILES) -> list[Path]:
+          table: dict[str, tuple[str, dict[str, tuple[str, ...]]]] | None = None) -> list[Path]:
     """Copy ``dataset``'s files, each verified first, from ``source_root`` to ``dest/<its folder>``
-    (kept when an identical verified copy is there); returns the staged paths."""
-    folder, files = _dataset(dataset, table)
+    (kept when a verified copy is there already); returns the staged paths. A source file that fails
+    its checksum raises CorruptPieceError before anything of it is copied."""
+    folder, files = _dataset(dataset, _table(table))
     out = []
     for name, accepted in files.items():
         src = Path(source_root) / folder / name
-        verify_file(src, accepted, Path(source_root), dataset)
+        if not src.is_file():
+            raise FileNotFoundError(f"{dataset}: {src} is missing (source root {source_root})")
+        if not _digest_matches(src, accepted):
+            raise CorruptPieceError(f"{dataset}: {src} matches none of its checksums ({', '.join(accepted)})")
         target = Path(dest) / folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not (target.is_file() and target.stat().st_size == src.stat().st_size and _verified(target, accepted)):
+        if not _digest_matches(target, accepted):
             tmp = target.with_name(f".{name}.part")
             shutil.copyfile(src, tmp)
             os.replace(tmp, target)
@@ -118,30 +154,25 @@ def _dataset(name: str, table: dict) -> tuple[str, dict[str, tuple[str, ...]]]:
     return table[name]
 
 
-def _verified(path: Path, accepted: tuple[str, ...]) -> bool:
-    try:
-        verify_file(path, accepted, path.parent, "check")
-    except (DataIntegrityError, FileNotFoundError):
-        return False
-    return True
-
-
 def missing_files(dataset: str, root: str | os.PathLike,
-                  table: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = DATASET_FILES) -> list[str]:
+                  table: dict[str, tuple[str, dict[str, tuple[str, ...]]]] | None = None) -> list[str]:
     """The files of ``dataset`` under ``root`` that are absent or fail their checksum."""
-    folder, files = _dataset(dataset, table)
-    return [name for name, accepted in files.items() if not _verified(Path(root) / folder / name, accepted)]
+    folder, files = _dataset(dataset, _table(table))
+    return [name for name, accepted in files.items() if not _digest_matches(Path(root) / folder / name, accepted)]
 
 
 @dataclass
 class Received:
-    """What :func:`receive` did: files moved into the data root, and what each dataset still lacks."""
+    """What :func:`receive` did: files moved into the data root, carried files that failed their
+    checksum (renamed ``*.bad``: carry them again), and what each dataset still lacks."""
 
     moved: list[str]
+    bad: list[str]
     missing: dict[str, list[str]]
 
     def __str__(self) -> str:
         lines = [f"received {len(self.moved)} verified file(s)" + (f": {', '.join(self.moved)}" if self.moved else "")]
+        lines += [f"CORRUPT, not moved (renamed .bad; carry it again): {b}" for b in self.bad]
         for dataset, names in self.missing.items():
             lines.append(f"{dataset}: complete and verified" if not names
                          else f"{dataset}: still missing {len(names)}: {', '.join(names)}")
@@ -149,11 +180,14 @@ class Received:
 
 
 def receive(source: str | os.PathLike, root: str | os.PathLike,
-            table: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = DATASET_FILES) -> Received:
-    """Move every dataset file found under ``source/<dataset folder>/`` into ``root`` after checking
-    it against its accepted checksums; a file that fails raises DataIntegrityError and is not moved.
+            table: dict[str, tuple[str, dict[str, tuple[str, ...]]]] | None = None) -> Received:
+    """Move every dataset file found under ``source/<dataset folder>/`` into ``root`` once it matches
+    one of its accepted checksums (written to a temporary name, then renamed). A file that matches
+    none is renamed ``<name>.bad`` where it lies, so that it blocks nothing, and listed in ``bad``.
     Only datasets with a file in ``source`` or ``root`` are reported."""
+    table = _table(table)
     moved: list[str] = []
+    bad: list[str] = []
     missing: dict[str, list[str]] = {}
     for dataset, (folder, files) in table.items():
         seen = False
@@ -163,7 +197,10 @@ def receive(source: str | os.PathLike, root: str | os.PathLike,
             if not src.is_file():
                 continue
             seen = True
-            verify_file(src, accepted, Path(source), dataset)  # raises before anything moves
+            if not _digest_matches(src, accepted):
+                src.replace(src.with_name(f"{name}.bad"))
+                bad.append(f"{dataset}/{name}")
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{name}.part")
             shutil.copyfile(src, tmp)
@@ -172,14 +209,15 @@ def receive(source: str | os.PathLike, root: str | os.PathLike,
             moved.append(f"{dataset}/{name}")
         if seen:
             missing[dataset] = missing_files(dataset, root, table)
-    return Received(moved, missing)
+    return Received(moved, bad, missing)
 
 
 def wait_for_data(datasets: Iterable[str], root: str | os.PathLike, *, poll_s: float = 10.0,
                   log: Callable[[str], None] = print,
-                  table: dict[str, tuple[str, dict[str, tuple[str, ...]]]] = DATASET_FILES) -> None:
-    """Block until every dataset in ``datasets`` is complete and verified under ``root``; logs what
-    is missing whenever that changes."""
+                  table: dict[str, tuple[str, dict[str, tuple[str, ...]]]] | None = None) -> None:
+    """Block until every dataset in ``datasets`` is complete and verified under ``root`` (synthetic
+    datasets need nothing); logs what is missing whenever that changes."""
+    table = _table(table)
     datasets = sorted(set(datasets) & set(table))
     last = None
     while True:
@@ -195,22 +233,9 @@ def wait_for_data(datasets: Iterable[str], root: str | os.PathLike, *, poll_s: f
 
 # --- there: the driver ----------------------------------------------------------------------------
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is not a live driver
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
 def read_status(workdir: str | os.PathLike) -> dict[str, Any] | None:
     """The driver's status file (``driver.json``), or None when no driver was started here."""
-    path = Path(workdir) / STATUS_FILE
+    path = Path(workdir).expanduser() / STATUS_FILE
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
@@ -226,9 +251,18 @@ def _write_status(workdir: Path, **fields: Any) -> None:
 
 
 def driver_alive(workdir: str | os.PathLike) -> bool:
-    status = read_status(workdir)
-    return bool(status and isinstance(status.get("pid"), int) and status.get("state") not in ("done", "failed")
-                and _alive(status["pid"]))
+    """Whether a driver runs from ``workdir``: it holds ``driver.lock`` for as long as it lives (a lock,
+    unlike a pid, cannot outlive its process or be mistaken for a later one)."""
+    path = Path(workdir).expanduser() / LOCK_FILE
+    if not path.exists():
+        return False
+    with open(path, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
 
 
 @dataclass(frozen=True)
@@ -251,61 +285,85 @@ class DriverSpec:
                 "--device", self.device, "--workers", str(self.workers), "--quiet", *self.run_args]
 
 
+def _snapshot_code(dest: Path) -> Path:
+    """Copy the gradconf package (code and YAML) to ``dest/gradconf``: every call replaces the working
+    tree, and the driver and its workers must import one version of the code for the whole window."""
+    package = Path(__file__).resolve().parent
+    target = dest / "gradconf"
+    tmp = dest / ".gradconf.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(package, tmp, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return dest
+
+
 def start_driver(spec: DriverSpec, workdir: str | os.PathLike, *, start_timeout_s: float = 60.0) -> tuple[bool, int]:
     """Start the driver detached (a new process session: it outlives the call that started it), unless
-    a live one already runs from ``workdir``; returns (started, pid) once the driver has written its
-    status (RuntimeError with its log when it exits first). Inputs are checked before anything starts:
-    an unknown sweep or preset raises ValueError, an unwritable store an OSError."""
-    from .sweeps import sweep_configs
+    a live one already runs from ``workdir``; returns (started, pid) once the driver holds its lock and
+    has written its status (RuntimeError with its log when it exits first; a driver still starting
+    after ``start_timeout_s`` is left running and reported as started). The driver imports a snapshot
+    of this gradconf taken now (``workdir/code``) and runs with ``workdir`` as its working folder. The
+    caller checks the sweeps, preset and overrides first (``gradconf window start`` does)."""
+    from .store import ResultStore
 
-    workdir = Path(workdir).expanduser()
+    workdir = Path(workdir).expanduser().resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    status = read_status(workdir)
     if driver_alive(workdir):
-        return False, int(status["pid"])
-    for sweep in spec.sweeps:
-        sweep_configs(sweep, spec.preset)  # an unknown sweep or preset fails now, in the call
+        return False, int((read_status(workdir) or {}).get("pid", -1))
     ResultStore(spec.store).check_writable()
+    code = _snapshot_code(workdir / CODE_DIR)
     (workdir / STATUS_FILE).unlink(missing_ok=True)
-    spec_file = workdir / "spec.json"
-    spec_file.write_text(json.dumps(spec.__dict__))
+    (workdir / "spec.json").write_text(json.dumps(spec.__dict__))
     log_path = workdir / LOG_FILE
     offset = log_path.stat().st_size if log_path.exists() else 0
-    # the driver imports the same gradconf as this process, whatever its working folder or PYTHONPATH
-    package_parent = str(Path(__file__).resolve().parents[1])
-    env = dict(os.environ, PYTHONUNBUFFERED="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")])))
+    env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(code))
     with open(log_path, "a") as log:
         proc = subprocess.Popen([sys.executable, "-m", "gradconf", "window", "drive", "--workdir", str(workdir)],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+                                cwd=workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)
     deadline = time.monotonic() + start_timeout_s
-    while (read_status(workdir) or {}).get("pid") != proc.pid:  # the driver writes it once it runs
-        if proc.poll() is not None or time.monotonic() > deadline:
+    while (read_status(workdir) or {}).get("pid") != proc.pid:  # written once it holds the lock
+        if proc.poll() is not None:
             with open(log_path, "rb") as f:
                 f.seek(offset)
                 tail = f.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"the window driver did not start (exit {proc.poll()}); its log says:\n{tail}")
-        time.sleep(0.1)
+            raise RuntimeError(f"the window driver exited at once (status {proc.poll()}); its log says:\n{tail}")
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     return True, proc.pid
 
 
 def drive(workdir: str | os.PathLike, *, poll_s: float = 10.0) -> int:
-    """The driver (what ``start`` runs detached): seed the store, wait for the data, then run each
-    sweep with ``gradconf run``; a failed sweep is logged and the next one runs. Returns 1 if any failed."""
-    from . import cli
-    from .store import merge_archives
-    from .sweeps import sweep_configs
-
+    """The driver (what ``start`` runs detached): hold the lock, seed the store, wait for the data, then
+    run each sweep with ``gradconf run``; a failed sweep is logged and the next one runs. Returns 1 if
+    any failed, 3 when another driver already holds this workdir."""
     workdir = Path(workdir).expanduser()
+    with open(workdir / LOCK_FILE, "a") as lock:  # held while the driver runs
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("another window driver holds this workdir; this one stops", flush=True)
+            return 3
+        return _drive_locked(workdir, poll_s)
+
+
+def _drive_locked(workdir: Path, poll_s: float) -> int:
     raw = json.loads((workdir / "spec.json").read_text())
     spec = DriverSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
-    _write_status(workdir, pid=os.getpid(), state="starting", started=time.time(), sweeps=list(spec.sweeps))
+    _write_status(workdir, pid=os.getpid(), state="starting", started=time.time(), sweeps=list(spec.sweeps),
+                  code=str(Path(__file__).resolve().parent))
 
     def log(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
     try:
+        from . import cli
+        from .store import merge_archives
+        from .sweeps import sweep_configs
+
+        log(f"gradconf from {Path(__file__).resolve().parent}")
         if spec.seed_from and Path(spec.seed_from).exists():
             log(f"seeded {spec.store} from {spec.seed_from}: {merge_archives([spec.seed_from], spec.store)}")
         datasets = {c.dataset for s in spec.sweeps for c in sweep_configs(s, spec.preset)}
@@ -330,11 +388,12 @@ def drive(workdir: str | os.PathLike, *, poll_s: float = 10.0) -> int:
 
 @dataclass
 class Collected:
-    """What :func:`collect` found: records exported, runs under way, and the driver's state."""
+    """What :func:`collect` found: records exported, runs claimed in the window's store (queued or
+    running), and the driver's state."""
 
     exported: int
     archive: str | None
-    in_progress: list[tuple[str, float]]
+    claimed: int
     finished_in_store: int
     state: str
     waited_s: float
@@ -344,15 +403,19 @@ class Collected:
         lines = [f"driver: {self.state}; waited {self.waited_s:.0f} s",
                  f"exported {self.exported} record(s) the committed store lacks{where} "
                  f"({self.finished_in_store} in the window's store)"]
-        for key, age in self.in_progress:
-            lines.append(f"  under way: {key} for {age / 60:.1f} min")
+        if self.claimed:
+            lines.append(f"{self.claimed} run(s) claimed by the driver (queued or under way; lost if the machine "
+                         "goes back before they finish)")
         return "\n".join(lines)
 
 
 def collect(store: str | os.PathLike, archive: str | os.PathLike, *, workdir: str | os.PathLike,
             committed: str | os.PathLike | None = None, wait_s: float = 0.0, poll_s: float = 5.0) -> Collected:
     """Wait up to ``wait_s`` (less when the driver ends first), then export every record in ``store``
-    that ``committed`` lacks into ``archive`` (nothing written when there is none)."""
+    that ``committed`` lacks into ``archive``, written under a temporary name and renamed, so that a
+    call killed while exporting leaves no truncated archive (nothing is written when there is none)."""
+    from .store import ResultStore
+
     start = time.monotonic()
     while time.monotonic() - start < wait_s and driver_alive(workdir):
         time.sleep(min(poll_s, max(0.0, wait_s - (time.monotonic() - start))))
@@ -361,19 +424,21 @@ def collect(store: str | os.PathLike, archive: str | os.PathLike, *, workdir: st
     known = set(ResultStore(committed).keys()) if committed else set()
     new = [k for k in window.keys() if k not in known]
     if new:
-        window.export(archive, new)
-    now = time.time()
-    claims = sorted(window.runs.glob("*.claim")) if window.runs.is_dir() else []
-    in_progress = [(p.stem, now - p.stat().st_mtime) for p in claims]
+        archive = Path(archive)
+        tmp = archive.with_name(f".{archive.name}.part")
+        window.export(tmp, new)
+        os.replace(tmp, archive)
+    alive = driver_alive(workdir)
+    claimed = len(list(window.runs.glob("*.claim"))) if window.runs.is_dir() and alive else 0
     status = read_status(workdir) or {}
     state = status.get("state", "never started")
-    if status.get("state") not in (None, "done", "failed") and not driver_alive(workdir):
+    if status.get("state") not in (None, "done", "failed") and not alive:
         state = f"gone (last state: {status.get('state')})"
     if status.get("error"):
         state += f" ({status['error']})"
-    return Collected(len(new), str(archive) if new else None, in_progress, len(window.keys()), state, waited)
+    return Collected(len(new), str(archive) if new else None, claimed, len(window.keys()), state, waited)
 
 
-__all__ = ["CALL_LIMIT_BYTES", "Collected", "DATASET_FILES", "DriverSpec", "Received", "carry_plan", "collect",
-           "drive", "driver_alive", "git_ignored", "missing_files", "read_status", "receive", "stage",
-           "start_driver", "tree_bytes", "wait_for_data"]
+__all__ = ["CALL_LIMIT_BYTES", "Collected", "CorruptPieceError", "DriverSpec", "Received",
+           "carry_plan", "collect", "dataset_files", "drive", "driver_alive", "git_ignored", "missing_files", "read_status", "receive",
+           "repo_root", "stage", "start_driver", "tree_bytes", "wait_for_data"]

@@ -29,7 +29,6 @@ def test_sweep_costs_count_each_model_by_its_flops_and_shared_runs_once():
     from bench_train import sweep_run_equivalents
 
     got = sweep_run_equivalents()
-    assert got is not None
     assert 5 * 7 < got["cnn_depth"] < 5 * 7 * 3.5  # depth 40 costs < 3.5 x depth 16
     alone = sweep_run_equivalents(sweeps=("cnn_width",))["cnn_width"]
     assert abs(alone - got["cnn_width"] - 7) < 1e-6  # CNN-16-2's 7 runs were counted by cnn_depth

@@ -3,8 +3,8 @@ and collecting only the records the committed store lacks. Everything here runs 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from gradconf import window
-from gradconf.data import DataIntegrityError
-from gradconf.store import ResultStore, merge_archives
+from gradconf.store import merge_archives
 
 
 def _md5(data: bytes) -> str:
@@ -27,9 +26,24 @@ A, B = b"first file of a toy dataset" * 100, b"second file" * 50
 TOY = {"toy": ("toy-dir", {"a.bin": (_md5(A),), "b.bin": ("sha256:" + hashlib.sha256(B).hexdigest(),)})}
 
 
-def _gradconf(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+def _gradconf(*args: str, cwd: Path | None = None, timeout: float = 300, **popen) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "gradconf", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                          timeout=timeout, env=dict(os.environ, PYTHONUNBUFFERED="1"), **popen)
+
+
+@pytest.fixture
+def workdirs():
+    """Window workdirs of a test; any driver still running from one is killed at teardown (with its
+    workers: the driver leads its own process group), so a failing test leaks no process."""
+    made: list[Path] = []
+    yield made
+    for wd in made:
+        status = window.read_status(wd) or {}
+        if window.driver_alive(wd) and isinstance(status.get("pid"), int):
+            try:
+                os.killpg(status["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def _members(archive: Path) -> list[str]:
@@ -74,27 +88,29 @@ def test_stage_copies_verified_files_and_refuses_a_corrupt_source(tmp_path):
     assert [p.read_bytes() for p in staged] == [A, B]
     assert staged[0] == tmp_path / "carry" / "toy-dir" / "a.bin"
     (src / "b.bin").write_bytes(B[:-1])
-    with pytest.raises(DataIntegrityError, match="b.bin"):
+    with pytest.raises(window.CorruptPieceError, match="b.bin"):
         window.stage("toy", tmp_path / "src", tmp_path / "carry2", TOY)
     with pytest.raises(ValueError, match="unknown dataset"):
         window.stage("svhn", tmp_path / "src", tmp_path / "carry", TOY)
 
 
-def test_receive_moves_verified_pieces_and_says_what_is_missing(tmp_path):
+def test_receive_moves_verified_pieces_and_sets_broken_ones_aside(tmp_path):
     carried, root = tmp_path / "carried" / "toy-dir", tmp_path / "data"
     carried.mkdir(parents=True)
     (carried / "a.bin").write_bytes(A)
     got = window.receive(tmp_path / "carried", root, TOY)
-    assert got.moved == ["toy/a.bin"] and got.missing == {"toy": ["b.bin"]}
+    assert got.moved == ["toy/a.bin"] and got.missing == {"toy": ["b.bin"]} and not got.bad
     assert (root / "toy-dir" / "a.bin").read_bytes() == A and not (carried / "a.bin").exists()
     assert "still missing 1: b.bin" in str(got)
 
-    (carried / "b.bin").write_bytes(B + b"!")  # a broken piece is refused and stays where it is
-    with pytest.raises(DataIntegrityError, match="b.bin"):
-        window.receive(tmp_path / "carried", root, TOY)
-    assert not (root / "toy-dir" / "b.bin").exists() and (carried / "b.bin").exists()
+    (carried / "b.bin").write_bytes(B + b"!")  # a broken piece is renamed where it lies, never moved
+    (carried / "a.bin").write_bytes(A)  # a good piece beside it still moves
+    got = window.receive(tmp_path / "carried", root, TOY)
+    assert got.bad == ["toy/b.bin"] and got.moved == ["toy/a.bin"] and got.missing == {"toy": ["b.bin"]}
+    assert not (root / "toy-dir" / "b.bin").exists() and (carried / "b.bin.bad").exists()
+    assert "CORRUPT" in str(got) and "carry it again" in str(got)
 
-    (carried / "b.bin").write_bytes(B)
+    (carried / "b.bin").write_bytes(B)  # carried again
     got = window.receive(tmp_path / "carried", root, TOY)
     assert got.moved == ["toy/b.bin"] and got.missing == {"toy": []}
     assert "complete and verified" in str(got)
@@ -126,27 +142,50 @@ def test_wait_for_data_blocks_until_every_file_is_verified(tmp_path):
 SWEEP = ["init_linear", "--preset", "smoke", "--grid", "model.depth=[2]", "--set", "threads=1"]  # 3 tiny runs
 
 
-def test_driver_outlives_its_call_and_collect_hands_home_only_new_records(tmp_path):
+def test_the_driver_outlives_its_call_and_a_second_start_starts_nothing(tmp_path, workdirs):
+    """Started from a call whose process group is then killed (what the device tool does when a call
+    returns), the driver lives on; it waits for MNIST, which never comes here, so it is reliably alive."""
+    wd = tmp_path / "wd"
+    workdirs.append(wd)
+    args = ["window", "start", "mlp_depth", "--preset", "smoke", "--store", str(tmp_path / "s"), "--data-root",
+            str(tmp_path / "empty"), "--device", "cpu", "--workdir", str(wd)]
+    call = _gradconf(*args, start_new_session=True)  # the call: its own process group
+    assert call.returncode == 0, call.stderr
+    assert "started the window driver" in call.stdout
+    pid = window.read_status(wd)["pid"]
+    assert os.getpgid(pid) == pid != os.getpgid(os.getpid())  # the driver leads a group of its own
+    deadline = time.monotonic() + 120
+    while window.read_status(wd).get("state") != "waiting for data" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert window.read_status(wd)["state"] == "waiting for data" and window.driver_alive(wd)
+    assert str(wd / "code") in window.read_status(wd)["code"]  # a snapshot, not the tree calls replace
+
+    again = _gradconf(*args)
+    assert again.returncode == 0 and "already runs" in again.stdout and f"pid {pid}" in again.stdout
+    assert window.read_status(wd)["pid"] == pid and window.driver_alive(wd)
+
+    got = window.collect(tmp_path / "s", tmp_path / "o.tar.gz", workdir=wd)
+    assert got.state == "waiting for data" and got.exported == 0 and not (tmp_path / "o.tar.gz").exists()
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while window.driver_alive(wd) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    got = window.collect(tmp_path / "s", tmp_path / "o.tar.gz", workdir=wd)
+    assert got.state == "gone (last state: waiting for data)" and got.claimed == 0
+
+
+def test_collect_hands_home_only_records_the_committed_store_lacks(tmp_path, workdirs):
     store, wd, committed = tmp_path / "window-store", tmp_path / "wd", tmp_path / "committed"
+    workdirs.append(wd)
     start = _gradconf("window", "start", *SWEEP, "--store", str(store), "--data-root", str(tmp_path / "data"),
                       "--device", "cpu", "--workdir", str(wd), "--seed-from", str(committed))
     assert start.returncode == 0, start.stderr
-    assert "started the window driver" in start.stdout
-    # the command has returned; the driver goes on in its own session
-    status = window.read_status(wd)
-    assert status["pid"] != os.getpid() and os.getsid(status["pid"]) == status["pid"]
-
-    again = _gradconf("window", "start", *SWEEP, "--store", str(store), "--data-root", str(tmp_path / "data"),
-                      "--device", "cpu", "--workdir", str(wd))
-    if window.driver_alive(wd):  # a second start while it runs starts nothing
-        assert "already runs" in again.stdout and f"pid {status['pid']}" in again.stdout
-
     out = tmp_path / "out" / "new-runs.tar.gz"
     got = _gradconf("window", "collect", "--store", str(store), "--workdir", str(wd), "--committed",
-                    str(committed), "--out", str(out), "--wait", "240")
+                    str(committed), "--out", str(out), "--wait", "240", timeout=360)
     assert got.returncode == 0, got.stdout + got.stderr
     assert "driver: done" in got.stdout and "exported 3 record(s)" in got.stdout
-    assert len(_members(out)) == 3
+    assert len(_members(out)) == 3 and not list(out.parent.glob(".*.part"))
     assert len(merge_archives([out], committed).added) == 3
 
     out.unlink()  # once home and committed, nothing is handed back twice
@@ -156,31 +195,69 @@ def test_driver_outlives_its_call_and_collect_hands_home_only_new_records(tmp_pa
 
     # a later window starts from the committed store and recomputes nothing
     store2, wd2 = tmp_path / "store2", tmp_path / "wd2"
+    workdirs.append(wd2)
     assert _gradconf("window", "start", *SWEEP, "--store", str(store2), "--data-root", str(tmp_path / "data"),
                      "--device", "cpu", "--workdir", str(wd2), "--seed-from", str(committed)).returncode == 0
     got = _gradconf("window", "collect", "--store", str(store2), "--workdir", str(wd2), "--committed",
-                    str(committed), "--out", str(out), "--wait", "240")
+                    str(committed), "--out", str(out), "--wait", "240", timeout=360)
     log = (wd2 / window.LOG_FILE).read_text()
     assert "added 3" in log and "ran 0, reused 3" in log
     assert "exported 0 record(s)" in got.stdout
 
 
-def test_a_failing_sweep_marks_the_driver_failed_and_collect_says_so(tmp_path):
+def test_a_truncated_archive_merges_what_precedes_the_break(tmp_path, workdirs):
     wd = tmp_path / "wd"
-    start = _gradconf("window", "start", "init_linear", "--preset", "smoke", "--set", "train.epochs=0",
-                      "--store", str(tmp_path / "s"), "--data-root", str(tmp_path / "d"), "--device", "cpu",
-                      "--workdir", str(wd))
-    assert start.returncode == 0, start.stderr
+    workdirs.append(wd)
+    assert _gradconf("window", "start", *SWEEP, "--store", str(tmp_path / "s"), "--data-root", str(tmp_path),
+                     "--device", "cpu", "--workdir", str(wd)).returncode == 0
+    out = tmp_path / "new.tar.gz"
+    window.collect(tmp_path / "s", out, workdir=wd, wait_s=240)
+    data = out.read_bytes()
+    out.write_bytes(data[: len(data) // 2])
+    report = merge_archives([out], tmp_path / "home")
+    assert len(report.rejected) == 1 and "unreadable after" in report.rejected[0]
+    assert len(report.added) < 3
+    got = _gradconf("merge", str(out), "--into", str(tmp_path / "home2"))
+    assert got.returncode == 1 and "unreadable after" in got.stdout and "Traceback" not in got.stderr
+
+
+def test_a_failing_sweep_is_logged_the_next_runs_and_collect_says_failed(tmp_path, capsys):
+    """The driver itself, in this process: a sweep that exits non-zero is listed as failed and the next
+    sweep still runs; a driver that raises records why. (``start`` refuses such inputs before it starts
+    anything, so the driver is handed its spec directly.)"""
+    import json
+
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    spec = window.DriverSpec(("init_linear", "init_linear"), "smoke", str(tmp_path / "s"), str(tmp_path / "d"),
+                             "cpu", 1, None, ("--set", "model.depth=4"))  # an axis: every run exits 2
+    (wd / "spec.json").write_text(json.dumps(spec.__dict__))
+    assert window.drive(wd, poll_s=0.01) == 1
+    status = window.read_status(wd)
+    assert status["state"] == "failed" and status["failed"] == ["init_linear", "init_linear"]
+    assert capsys.readouterr().out.count("init_linear: exit 2") == 2
     got = _gradconf("window", "collect", "--store", str(tmp_path / "s"), "--workdir", str(wd), "--out",
-                    str(tmp_path / "o.tar.gz"), "--wait", "120")
+                    str(tmp_path / "o.tar.gz"))
     assert got.returncode == 1 and "driver: failed" in got.stdout
-    assert "epochs" in (wd / window.LOG_FILE).read_text()  # the run's one-line input error is in the log
+
+    (wd / "spec.json").write_text(json.dumps({**spec.__dict__, "sweeps": ["no_such_sweep"]}))
+    with pytest.raises(ValueError, match="no_such_sweep"):
+        window.drive(wd, poll_s=0.01)
+    status = window.read_status(wd)
+    assert status["state"] == "failed" and "no_such_sweep" in status["error"]
+    assert "ValueError" in str(window.collect(tmp_path / "s", tmp_path / "o.tar.gz", workdir=wd))
 
 
-def test_start_checks_its_inputs_before_starting_anything(tmp_path):
-    got = _gradconf("window", "start", "no_such_sweep", "--preset", "smoke", "--store", str(tmp_path / "s"),
+@pytest.mark.parametrize("bad, says", [(["no_such_sweep"], "no_such_sweep"),
+                                       (["init_linear", "--set", "model.depth=4"], "a sweep axis"),
+                                       (["init_linear", "--set", "train.no_such_field=1"], "no_such_field"),
+                                       (["init_linear", "--set", "measure.probe_size=4096"], "exceeds n_train"),
+                                       (["init_linear", "--workers", "0"], "--workers"),
+                                       (["init_linear", "--device", "cuda:99"], "cuda:99")])
+def test_start_checks_its_inputs_before_starting_anything(tmp_path, bad, says):
+    got = _gradconf("window", "start", "--device", "cpu", *bad, "--preset", "smoke", "--store", str(tmp_path / "s"),
                     "--data-root", str(tmp_path / "d"), "--workdir", str(tmp_path / "wd"))
-    assert got.returncode == 2 and "no_such_sweep" in got.stderr
+    assert got.returncode == 2 and says in got.stderr, got.stderr
     assert window.read_status(tmp_path / "wd") is None
 
 
@@ -195,7 +272,7 @@ def test_stage_refuses_a_folder_git_would_send(tmp_path):
     assert got.returncode == 2 and "not ignored by git" in got.stderr
 
 
-def test_a_real_dataset_travels_in_pieces_and_the_driver_waits_for_it(tmp_path, real_data_root):
+def test_a_real_dataset_travels_in_pieces_and_the_driver_waits_for_it(tmp_path, real_data_root, workdirs):
     """MNIST end to end: stage into an ignored folder, start a driver that waits for the data, carry
     the pieces, and collect the two smoke runs it then computes."""
     repo = tmp_path / "repo"
@@ -208,6 +285,7 @@ def test_a_real_dataset_travels_in_pieces_and_the_driver_waits_for_it(tmp_path, 
     carried = repo / ".gpu"
 
     data, wd, store = tmp_path / "data", tmp_path / "wd", tmp_path / "store"
+    workdirs.append(wd)
     assert _gradconf("window", "start", "mlp_depth", "--preset", "smoke", "--set", "threads=1", "--store",
                      str(store), "--data-root", str(data), "--device", "cpu", "--workdir", str(wd)).returncode == 0
     deadline = time.monotonic() + 60
@@ -228,7 +306,7 @@ def test_a_real_dataset_travels_in_pieces_and_the_driver_waits_for_it(tmp_path, 
 
     out = tmp_path / "new.tar.gz"
     got = _gradconf("window", "collect", "--store", str(store), "--workdir", str(wd), "--out", str(out),
-                    "--wait", "280")
+                    "--wait", "280", timeout=400)
     assert got.returncode == 0 and "driver: done" in got.stdout, got.stdout + (wd / window.LOG_FILE).read_text()
     assert len(_members(out)) == 2
     assert "waiting for data: mnist lacks" in (wd / window.LOG_FILE).read_text()
