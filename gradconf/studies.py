@@ -340,6 +340,31 @@ def model_table(study: Study, by: tuple[str, ...] = ()) -> pd.DataFrame:
     })
 
 
+def pilot_table(study: Study, by: tuple[str, ...] = ()) -> pd.DataFrame | None:
+    """Per model, the final training loss at each LR tried on the pilot seed ("diverged" where the run
+    diverged; blank where that LR was not tried), the selected LR marked ``*`` and flagged when it lies
+    on the edge of the (extended) grid; None when the study has no LR pilot. The paper tunes the LR per
+    model by lowest final training loss (§7); this shows how much that choice mattered."""
+    rule = str(study.chosen["lr_rule"].iloc[0]) if "lr_rule" in study.chosen and len(study.chosen) else ""
+    if not rule.startswith("pilot seed "):
+        return None
+    pilot = study.runs[study.runs["seed"] == int(rule.removeprefix("pilot seed "))]
+    keys = [study.axis, *by, "model_name"]
+    selected = study.chosen.groupby(keys).agg(lr=("train.lr", "first"), edge=("lr_at_edge", "first"))
+    lrs = sorted(pilot["train.lr"].unique())
+    rows = []
+    for model, runs in pilot.groupby(keys, sort=True):
+        lr, edge = selected.loc[model, "lr"], bool(selected.loc[model, "edge"])
+        row = {"model": model[-1], **dict(zip(keys[:-1], model[:-1]))}
+        row.update({f"LR {v:g}": "" for v in lrs})
+        for r in runs.to_dict("records"):
+            cell = "diverged" if r["status"] != "ok" else f"{r['final_train_loss']:.3g}"
+            row[f"LR {r['train.lr']:g}"] = cell + (" *" if r["train.lr"] == lr else "")
+        row["selected LR"] = f"{lr:g}" + (" (grid edge)" if edge else "")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def diverged_models(study: Study, by: tuple[str, ...] = ()) -> list[str]:
     """The models whose every run diverged, at every learning rate of the grid (the selected LR of a
     model is only a diverged one when no LR trained), as ``model_name (values of by)``."""

@@ -130,6 +130,27 @@ def test_diverged_models_and_model_table_count_failed_runs():
         "1.5 min for 4 runs")
 
 
+def test_pilot_table_shows_each_lr_tried_on_the_pilot_seed_and_the_choice():
+    from gradconf.studies import Study, pilot_table
+
+    runs = pd.DataFrame({
+        "model.depth": [16, 16, 16, 40, 40, 40, 40, 16, 40],
+        "model_name": ["CNN-16-2"] * 3 + ["CNN-40-2"] * 4 + ["CNN-16-2", "CNN-40-2"],
+        "seed": [100] * 7 + [0, 0], "train.lr": [0.025, 0.05, 0.1, 0.0125, 0.025, 0.05, 0.1, 0.05, 0.0125],
+        "status": ["ok", "ok", "ok", "ok", "ok", "ok", "diverged", "ok", "ok"],
+        "final_train_loss": [0.05, 0.004, 0.02, 0.3, 0.5, 2.3, float("nan"), 0.01, 0.4],
+    })
+    chosen = runs[runs["seed"] == 0].assign(lr_at_edge=[False, True], lr_rule="pilot seed 100")
+    empty = pd.DataFrame()
+    table = pilot_table(Study("toy", "book", "model.depth", runs, chosen, empty, empty, 1.0, 0))
+    assert list(table.columns) == ["model", "model.depth", "LR 0.0125", "LR 0.025", "LR 0.05", "LR 0.1",
+                                   "selected LR"]
+    assert table.iloc[0].tolist() == ["CNN-16-2", 16, "", "0.05", "0.004 *", "0.02", "0.05"]
+    assert table.iloc[1].tolist() == ["CNN-40-2", 40, "0.3 *", "0.5", "2.3", "diverged", "0.0125 (grid edge)"]
+    fixed = chosen.assign(lr_rule="fixed")
+    assert pilot_table(Study("toy", "book", "model.depth", runs, fixed, empty, empty, 1.0, 0)) is None
+
+
 def test_probe_gradient_norm_and_matched_loss_view():
     from gradconf.measure import confusion_summary
     from gradconf.studies import Study, fit_frame, matched_loss_frame, probe_gradient_norm
