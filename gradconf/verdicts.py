@@ -27,7 +27,8 @@ the seed counts the book uses, that each stays below 5 %:
 A claim is *not tested*, with its reason, when fewer than ``min_seeds`` runs back a value, when no two
 values of the axis are left after dropping diverged models, when a claim about trained networks has
 fewer than two models in the trained regime (final training loss ≤ ``trained_loss_fraction`` of the
-loss at initialisation in every seed), or when a model's learning rate sits on the edge of its grid.
+loss at initialisation in every seed), or when the learning rate of a model that takes part (one not
+excluded as diverged or untrained) sits on the edge of its grid.
 """
 from __future__ import annotations
 
@@ -332,11 +333,6 @@ def gate(frame: pd.DataFrame, group: str, cid: str, *, label: str, unit: str = "
     it is usable (finite metric; trained regime for claims with ``regime: trained``)."""
     c, s = claim(cid), settings()
     metric = metric or c["metric"]
-    if "lr_at_edge" in frame and frame["lr_at_edge"].fillna(False).astype(bool).any():
-        edge = [_fmt(v) for v in sorted(set(frame.loc[frame["lr_at_edge"].fillna(False).astype(bool), group]))]
-        return Gated(frame, "", "LR at grid edge",
-                     f"the selected learning rate is on the edge of the extended grid at {label} = "
-                     f"{', '.join(edge)}, so a better one may lie outside it.")
     if "lr_rule" in frame and (frame["lr_rule"] == "judged seeds").any():
         return Gated(frame, "", "LR selected on the judged seeds",
                      "the learning rate was chosen on the same seeds that would be judged (no pilot seed).")
@@ -375,6 +371,12 @@ def gate(frame: pd.DataFrame, group: str, cid: str, *, label: str, unit: str = "
     if len(left) < 2 or (kind == "best" and c["target"] not in left):
         reason = "regime not reached" if untrained else "diverged"
         return Gated(kept, note, reason, note + f"Fewer than 2 usable values of {label} (or not the target) remain.")
+    # a model excluded above (diverged, untrained) takes no part, so where its LR sits cannot matter
+    if "lr_at_edge" in kept and kept["lr_at_edge"].fillna(False).astype(bool).any():
+        edge = [_fmt(v) for v in sorted(set(kept.loc[kept["lr_at_edge"].fillna(False).astype(bool), group]))]
+        return Gated(kept, note, "LR at grid edge",
+                     note + f"The selected learning rate is on the edge of the extended grid at {label} = "
+                     f"{', '.join(edge)}, so a better one may lie outside it.")
     return Gated(kept, note)
 
 

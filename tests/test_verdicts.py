@@ -180,6 +180,14 @@ def test_trained_regime_gate_excludes_models_and_says_which():
 def test_not_tested_reasons():
     assert V.judge_axis(_runs(FALLING, edge=True), "model.depth", "depth_min_cos", x_label="depth").reason == (
         "LR at grid edge")
+    # only the models that take part count: an untrained model's LR on the edge blocks nothing
+    frame = _runs(FALLING)
+    frame.loc[frame["model.depth"] == 16, ["final_train_loss", "lr_at_edge"]] = [2.2, True]
+    v = V.judge_axis(frame, "model.depth", "depth_min_cos", x_label="depth")
+    assert v.label == "reproduced" and "depth = 16 excluded: regime not reached" in v.evidence
+    frame.loc[frame["model.depth"] == 4, "lr_at_edge"] = True  # a model that takes part still does
+    v = V.judge_axis(frame, "model.depth", "depth_min_cos", x_label="depth")
+    assert v.reason == "LR at grid edge" and "at depth = 4," in v.evidence and "16 excluded" in v.evidence
     assert V.judge_axis(_runs(FALLING, rule="judged seeds"), "model.depth", "depth_min_cos",
                         x_label="depth").reason == "LR selected on the judged seeds"
     two_seeds = {x: vs[:2] for x, vs in FALLING.items()}
