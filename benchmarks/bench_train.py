@@ -187,17 +187,23 @@ def concurrent(k: int, dev: torch.device, steps: int, tf32: bool, threads: int, 
     return sum(r[3] for r in got) / (max(r[2] for r in got) - min(r[1] for r in got))
 
 
-def step_flops() -> float | None:
-    """FLOPs of one forward+backward at batch 128 (counted on the meta device: no compute), or None."""
-    try:
-        from torch.utils.flop_counter import FlopCounterMode
+def model_flops(config: WRNConfig = MODEL, batch: int = BATCH) -> float:
+    """FLOPs of one forward+backward of ``config`` on a batch of 32x32 images with cross-entropy,
+    counted on the meta device (no compute)."""
+    from torch.utils.flop_counter import FlopCounterMode
 
-        model = build_model(MODEL).to("meta")
-        x = torch.empty(BATCH, 3, 32, 32, device="meta")
-        y = torch.zeros(BATCH, dtype=torch.long, device="meta")
-        with FlopCounterMode(display=False) as counter:
-            per_example_loss(model(x), y, "cross_entropy").mean().backward()
-        return float(counter.get_total_flops())
+    model = build_model(config).to("meta")
+    x = torch.empty(batch, 3, 32, 32, device="meta")
+    y = torch.zeros(batch, dtype=torch.long, device="meta")
+    with FlopCounterMode(display=False) as counter:
+        per_example_loss(model(x), y, "cross_entropy").mean().backward()
+    return float(counter.get_total_flops())
+
+
+def step_flops() -> float | None:
+    """FLOPs of one forward+backward of CNN-16-2 at batch 128 (:func:`model_flops`), or None."""
+    try:
+        return model_flops()
     except Exception:  # an old torch, or an op the counter cannot run on meta
         return None
 
@@ -208,17 +214,9 @@ def sweep_run_equivalents(preset: str = "gpu", sweeps: tuple[str, ...] = ("cnn_d
     forward+backward FLOPs (counted on the meta device) relative to CNN-16-2's, times that model's runs
     (with an LR pilot: its pilot LRs + its judged seeds, before edge extensions; without: every
     seed x LR). A model that an earlier sweep in ``sweeps`` already runs counts there only."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     from gradconf.sweeps import lr_pilot, sweep_configs
 
-    def flops(config: WRNConfig) -> float:
-        model = build_model(config).to("meta")
-        with FlopCounterMode(display=False) as counter:
-            model(torch.empty(2, 3, 32, 32, device="meta")).sum().backward()
-        return float(counter.get_total_flops())
-
-    unit, seen, out = flops(MODEL), set(), {}
+    unit, seen, out = model_flops(), set(), {}
     for sweep in sweeps:
         pilot = lr_pilot(sweep, preset)
         models: dict[str, list] = {}
@@ -229,7 +227,7 @@ def sweep_run_equivalents(preset: str = "gpu", sweeps: tuple[str, ...] = ("cnn_d
             if key in seen:
                 continue
             runs = (len({c.train.lr for c in configs}) + len({c.seed for c in configs})) if pilot else len(configs)
-            total += flops(configs[0].model) / unit * runs
+            total += model_flops(configs[0].model) / unit * runs
         out[sweep] = total
         seen |= set(models)
     return out
