@@ -132,13 +132,19 @@ def stage(dataset: str, source_root: str | os.PathLike, dest: str | os.PathLike,
         if not _digest_matches(src, accepted):
             raise CorruptPieceError(f"{dataset}: {src} matches none of its checksums ({', '.join(accepted)})")
         target = Path(dest) / folder / name
-        target.parent.mkdir(parents=True, exist_ok=True)
         if not _digest_matches(target, accepted):
-            tmp = target.with_name(f".{name}.part")
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, target)
+            _copy_into(src, target)
         out.append(target)
     return out
+
+
+def _copy_into(src: Path, target: Path) -> None:
+    """Copy ``src`` to ``target`` under a temporary name, then rename, so that an interrupted copy
+    never leaves a partial file under the name a checksum check would read."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.part")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, target)
 
 
 def git_ignored(repo: str | os.PathLike, path: str | os.PathLike) -> bool:
@@ -201,10 +207,7 @@ def receive(source: str | os.PathLike, root: str | os.PathLike,
                 src.replace(src.with_name(f"{name}.bad"))
                 bad.append(f"{dataset}/{name}")
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{name}.part")
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, target)
+            _copy_into(src, target)
             src.unlink()
             moved.append(f"{dataset}/{name}")
         if seen:
