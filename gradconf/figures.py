@@ -330,8 +330,9 @@ def schedule_label(row: Any) -> str:
 
 def schedule_figure(study: Study) -> Any:
     """Training loss of one model under several candidate schedules (one seed each), against epochs and against
-    SGD steps, with the trained-regime threshold (``trained_loss_fraction`` of the loss at initialisation)."""
-    from .verdicts import settings
+    SGD steps, with the trained-regime threshold (``trained_loss_fraction`` of the reference loss,
+    :func:`gradconf.verdicts.regime_reference_loss`)."""
+    from .verdicts import regime_reference_loss, settings
 
     e = study.epochs[study.epochs["epoch"] >= 1].copy()
     e["schedule"] = e.apply(schedule_label, axis=1)
@@ -339,7 +340,7 @@ def schedule_figure(study: Study) -> Any:
     order = [schedule_label(r) for _, r in study.chosen.sort_values(
         ["train.batch_size", "n_train", "train.lr"]).iterrows()]
     colours = dict(zip(order, sns.color_palette("tab10", len(order))))
-    threshold = settings()["trained_loss_fraction"] * float(study.chosen["initial_train_loss"].mean())
+    threshold = settings()["trained_loss_fraction"] * float(regime_reference_loss(study.chosen).mean())
     fig, ax = plt.subplots(1, 2, figsize=(13, 4.2))
     for a, x in zip(ax, ("epoch", "SGD steps")):
         sns.lineplot(data=e, x=x, y="train_loss", hue="schedule", hue_order=order, palette=colours, ax=a,

@@ -137,8 +137,9 @@ def run_study(
         judged = judged_configs(base, store, pilot)
         edge = {mid: ch.at_edge for mid, ch in choose_lrs(pilot_grid(base, pilot), store, pilot).items()}
         at_edge = {c.key: edge[model_id(c)] for c in judged}
-        chosen = runs[runs["key"].isin(at_edge)].assign(lr_at_edge=lambda f: f["key"].map(at_edge),
-                                                        lr_rule=f"pilot seed {pilot.seed}")
+        # a one-LR grid leaves the pilot nothing to choose: say so rather than credit it with a choice
+        rule = "fixed" if len({c.train.lr for c in base}) == 1 else f"pilot seed {pilot.seed}"
+        chosen = runs[runs["key"].isin(at_edge)].assign(lr_at_edge=lambda f: f["key"].map(at_edge), lr_rule=rule)
     keys = set(chosen["key"])
     chosen_records = [r for r in records if r["key"] in keys]
     return Study(

@@ -27,7 +27,7 @@ the seed counts the book uses, that each stays below 5 %:
 A claim is *not tested*, with its reason, when fewer than ``min_seeds`` runs back a value, when no two
 values of the axis are left after dropping diverged models, when a claim about trained networks has
 fewer than two models in the trained regime (final training loss ≤ ``trained_loss_fraction`` of the
-loss at initialisation in every seed), or when the learning rate of a model that takes part (one not
+loss at initialisation, capped at ln K for a classifier, in every seed), or when the learning rate of a model that takes part (one not
 excluded as diverged or untrained) sits on the edge of its grid.
 """
 from __future__ import annotations
@@ -308,12 +308,41 @@ def _fmt(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
+def regime_reference_loss(frame: pd.DataFrame) -> pd.Series:
+    """Per run: the loss the trained-regime threshold is a fraction of. The training loss at initialisation,
+    but for a cross-entropy run (``train.loss``) never more than ln K (``model.num_classes`` or
+    ``model.output_dim``), the loss of guessing uniformly: a BatchNorm or skip net measured in eval mode
+    can start at hundreds, and a quarter of that is reached without learning anything. Frames without a ``train.loss`` column (synthetic ones,
+    regression) use the initial loss as it is."""
+    initial = frame["initial_train_loss"].astype(float)
+    if "train.loss" not in frame:
+        return initial
+    classifier = frame["train.loss"] == "cross_entropy"
+    if not classifier.any():
+        return initial
+    # the class count is model.num_classes for the CNNs and model.output_dim for the MLPs
+    columns = [c for c in ("model.num_classes", "model.output_dim") if c in frame]
+    classes = frame[columns].bfill(axis=1).iloc[:, 0].astype(float) if columns else pd.Series(np.nan, frame.index)
+    if classes[classifier].isna().any():
+        raise ValueError("cross-entropy runs need a model.num_classes or model.output_dim column for the "
+                         "trained-regime reference")
+    return initial.where(~classifier, np.minimum(initial, np.log(classes)))
+
+
+def regime_rule_text(fraction: float | None = None) -> str:
+    """The trained-regime rule in words (:func:`reached_regime`), for verdict notes and chapter prose."""
+    pct = 100 * (settings()["trained_loss_fraction"] if fraction is None else fraction)
+    return (f"final training loss ≤ {pct:g} % of its initial value or, for a classifier of K classes, of ln K "
+            f"– the loss of uniform guessing – whichever is smaller")
+
+
 def reached_regime(frame: pd.DataFrame, fraction: float | None = None) -> pd.Series:
-    """Per run: finished without diverging and ended with training loss ≤ ``fraction`` × its loss at
-    initialisation (``claims.yaml`` settings.trained_loss_fraction)."""
+    """Per run: finished without diverging and ended with training loss ≤ ``fraction`` × its reference
+    loss (:func:`regime_reference_loss`: the loss at initialisation, capped at ln K for a classifier;
+    ``claims.yaml`` settings.trained_loss_fraction)."""
     fraction = settings()["trained_loss_fraction"] if fraction is None else fraction
     ok = frame["status"] == "ok"
-    return ok & (frame["final_train_loss"] <= fraction * frame["initial_train_loss"])
+    return ok & (frame["final_train_loss"] <= fraction * regime_reference_loss(frame))
 
 
 @dataclass(frozen=True)
@@ -359,9 +388,8 @@ def gate(frame: pd.DataFrame, group: str, cid: str, *, label: str, unit: str = "
     if diverged:
         notes.append(f"{label} = {', '.join(diverged)} excluded: a run diverged or gave no finite value")
     if untrained:
-        pct = 100 * s["trained_loss_fraction"]
-        notes.append(f"{label} = {', '.join(untrained)} excluded: regime not reached (final training loss "
-                     f"above {pct:g} % of its initial value in some {unit})")
+        notes.append(f"{label} = {', '.join(untrained)} excluded: regime not reached in some {unit} "
+                     f"({regime_rule_text(s['trained_loss_fraction'])})")
     kind = c.get("kind", "trend")
     left = sorted(set(kept[group]))
     if notes and len(left) >= 2:  # exclusions depend on the outcome: say what the verdict covers
@@ -469,11 +497,12 @@ def judge_best(frame: pd.DataFrame, group: str, cid: str, *, where: str, unit: s
     values = {k: v for k, v in _groups(g.frame, group, c["metric"], log=False)}
     target = values.pop(c["target"])
     label, diffs = best_group_label(target, values, bool(c["higher_is_better"]), s["alpha"])
-    closest = min(diffs, key=lambda k: diffs[k].estimate)
     others = "; ".join(f"{k} {_pm(v, digits)}" for k, v in values.items())
+    # every rival's margin: the test needs all of them, and the decisive one is the weakest bound, not
+    # the smallest estimate (a noisy rival can be far behind and still not significantly so)
+    margins = "; ".join(f"vs {k} {diffs[k].text(digits)}" for k in sorted(diffs, key=lambda k: diffs[k].lo))
     evidence = (f"{g.notes}{c['what']} ({where}) is {_pm(target, digits)} for {c['target']}; {others} (mean ± std "
-                f"over {unit}s). Closest rival {closest}: margin in the claimed direction "
-                f"{diffs[closest].text(digits)}.")
+                f"over {unit}s). Margins in the claimed direction, weakest lower bound first: {margins}.")
     return Verdict(c["claim"], label, evidence, test)
 
 
@@ -542,22 +571,35 @@ def judge_interval(cid: str, interval: Interval, *, evidence: str, digits: int =
 
 def rules_text() -> str:
     """The labels and the trained-regime rule in one paragraph, for every chapter's verdict box."""
-    pct = 100 * settings()["trained_loss_fraction"]
     return (f"Labels: *reproduced* (significant in the claimed direction), *contradicted* (significant against "
             f"it), *inconclusive* (neither), *not tested* (with the reason). Each verdict states its test; every "
             f"interval is 95 %, on ≥ {settings()['min_seeds']} seeds per value. Claims about the state of trained "
-            f"networks are judged only on models whose final training loss fell to ≤ {pct:g} % of its initial "
-            f"value in every seed.")
+            f"networks are judged only on models that reached the trained regime in every seed: "
+            f"{regime_rule_text()}.")
+
+
+def lr_rule_description(rule: str) -> str:
+    """How a study chose each model's LR, from its ``lr_rule`` (``fixed``, ``judged seeds``, ``pilot seed N``)."""
+    if rule == "fixed":
+        return "one fixed LR"
+    if rule == "judged seeds":
+        return "LR per model by lowest mean final loss of the judged seeds themselves"
+    if rule.startswith("pilot seed "):
+        return f"LR per model chosen on {rule} (never judged)"
+    raise ValueError(f"unknown LR rule {rule!r}")
 
 
 def regime_description(frame: pd.DataFrame, model: str = "model_name") -> str:
-    """How many models of a trained study reached the trained regime in every seed, naming those that did not."""
+    """How many models of a trained study reached the trained regime in every seed, naming those that did
+    not, and (when ``frame`` has an ``lr_rule`` column) how their LRs were chosen."""
     s = settings()
     reached = reached_regime(frame, s["trained_loss_fraction"]).groupby(frame[model]).all()
     missing = [str(m) for m, ok in reached.items() if not ok]
-    head = (f"trained regime (final training loss ≤ {100 * s['trained_loss_fraction']:g} % of its initial value "
-            f"in every seed) reached by {int(reached.sum())} of {len(reached)} models")
-    return head + (f"; not reached: {', '.join(missing)}" if missing else "")
+    head = (f"trained regime ({regime_rule_text(s['trained_loss_fraction'])}, in every seed) reached by "
+            f"{int(reached.sum())} of {len(reached)} models")
+    rules = sorted(set(frame["lr_rule"])) if "lr_rule" in frame else []
+    return (head + (f"; not reached: {', '.join(missing)}" if missing else "")
+            + (f"; {', '.join(lr_rule_description(r) for r in rules)}" if rules else ""))
 
 
 def verdict_records(chapter: str, verdicts: dict[str, Verdict], regime: str) -> list[dict[str, Any]]:
@@ -612,6 +654,23 @@ def study_verdicts(study: Any, ids: list[str], *, x_label: str, frame: pd.DataFr
             raise ValueError(f"claim {cid!r} needs column {metric!r}, which the study lacks "
                              "(is the probe Gram or the measurement off?)")
     return {cid: judge_axis(frame, study.axis, cid, x_label=x_label) for cid in ids}
+
+
+def verdict_table(protocols: dict[str, dict[str, Verdict]]) -> pd.DataFrame:
+    """The same claims judged under several protocols side by side (e.g. per-model LRs against one
+    fixed LR): one row per claim id, its claim text, and each protocol's label (with the reason when
+    not tested). Every protocol must judge the same claim ids."""
+    if not protocols:
+        raise ValueError("verdict_table needs at least one protocol")
+    names = list(protocols)
+    ids = list(protocols[names[0]])
+    for name in names[1:]:
+        if set(protocols[name]) != set(ids):
+            raise ValueError(f"protocol {name!r} judges {sorted(protocols[name])}, "
+                             f"{names[0]!r} judges {sorted(ids)}: compare the same claims")
+    return pd.DataFrame([{"claim": protocols[names[0]][cid].claim,
+                          **{name: protocols[name][cid].title for name in names}} for cid in ids],
+                        index=pd.Index(ids, name="id"))
 
 
 VARIANTS: dict[tuple[bool, bool], str] = {(False, False): "plain", (False, True): "+skip", (True, False): "+BN",

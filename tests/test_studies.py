@@ -11,7 +11,7 @@ from gradconf import experiment
 from gradconf.data import ArrayDataset, DataNotFoundError
 from gradconf.experiment import ResultStore, RunConfig
 from gradconf.models import MLPConfig, WRNConfig, build_model
-from gradconf.studies import image_dataset, model_table, run_study, scale_description, seed_summary
+from gradconf.studies import image_dataset, model_table, pilot_table, run_study, scale_description, seed_summary
 from gradconf.verdicts import study_verdicts
 from gradconf.train import MeasureConfig, TrainConfig, train
 
@@ -167,3 +167,17 @@ def test_probe_gradient_norm_and_matched_loss_view():
     matched = matched_loss_frame(study, 0.1)
     # run a is first *measured* below 0.1 at epoch 3 (epoch 2 was not measured); run b never gets there
     assert matched["key"].tolist() == ["a"] and matched["epoch"].tolist() == [3]
+
+
+def test_a_one_lr_grid_under_a_pilot_is_labelled_fixed(tmp_path, real_data_root):
+    store = ResultStore(tmp_path / "store")
+    kw = dict(store=store, data_root=real_data_root, progress=False,
+              overrides={"n_train": 256, "n_test": 64, "train.epochs": 1, "measure.n_pairs": 2,
+                         "measure.probe_size": 0})
+    one = run_study("mlp_depth", "book", "model.depth", grid={"model.depth": [1], "seed": [0], "train.lr": [0.05]},
+                    **kw)
+    assert set(one.chosen["lr_rule"]) == {"fixed"} and pilot_table(one) is None
+    two = run_study("mlp_depth", "book", "model.depth",
+                    grid={"model.depth": [1], "seed": [0], "train.lr": [0.05, 0.1]}, **kw)
+    assert set(two.chosen["lr_rule"]) == {"pilot seed 100"} and pilot_table(two) is not None
+    assert (two.runs["seed"] == 100).sum() >= 2 and set(two.chosen["seed"]) == {0}

@@ -264,3 +264,60 @@ def test_verdict_validation_and_claims_table():
         if c.get("kind") in ("flat", "bound"):
             assert float(c["margin"]) > 0, cid
     assert set(V.settings()) >= {"alpha", "min_seeds", "trained_loss_fraction"}
+
+
+def test_verdict_table_puts_protocols_side_by_side_and_refuses_different_claims():
+    a = {"x": V.Verdict("claim x", "reproduced", "e", "t"),
+         "y": V.Verdict("claim y", "not tested", "e", "t", reason="LR at grid edge")}
+    b = {"y": V.Verdict("claim y", "inconclusive", "e", "t"), "x": V.Verdict("claim x", "contradicted", "e", "t")}
+    table = V.verdict_table({"per-model LR": a, "fixed LR 0.05": b})
+    assert list(table.index) == ["x", "y"]
+    assert list(table.columns) == ["claim", "per-model LR", "fixed LR 0.05"]
+    assert table.loc["y", "per-model LR"] == "not tested: LR at grid edge"
+    assert table.loc["x", "fixed LR 0.05"] == "contradicted"
+    assert table.loc["y", "claim"] == "claim y"
+    with pytest.raises(ValueError, match="same claims"):
+        V.verdict_table({"a": a, "b": {"x": b["x"]}})
+    with pytest.raises(ValueError, match="at least one"):
+        V.verdict_table({})
+
+
+def test_regime_description_names_untrained_models_and_the_lr_rule():
+    frame = _runs(FALLING)
+    frame.loc[frame["model.depth"] == 16, "final_train_loss"] = 2.2
+    text = V.regime_description(frame)
+    assert "reached by 2 of 3 models; not reached: MLP-16" in text
+    assert text.endswith("; LR per model chosen on pilot seed 100 (never judged)")
+    assert V.regime_description(frame.assign(lr_rule="fixed")).endswith("; one fixed LR")
+    assert "LR" not in V.regime_description(frame.drop(columns="lr_rule"))
+    with pytest.raises(ValueError, match="unknown LR rule"):
+        V.lr_rule_description("best of all seeds")
+
+
+def test_the_trained_regime_of_a_classifier_is_capped_at_uniform_guessing():
+    # an eval-mode BN/skip net can start at hundreds: a quarter of that is no evidence of training
+    frame = pd.DataFrame({"status": ["ok", "ok", "ok", "ok"], "initial_train_loss": [900.0, 900.0, 2.0, 900.0],
+                          "final_train_loss": [2.0, 0.5, 0.45, 2.0],
+                          "train.loss": ["cross_entropy"] * 3 + ["mse"], "model.num_classes": [10, 10, 10, 1]})
+    reference = V.regime_reference_loss(frame)
+    assert np.allclose(reference, [np.log(10), np.log(10), 2.0, 900.0])
+    assert V.reached_regime(frame, 0.25).tolist() == [False, True, True, True]
+    assert V.reached_regime(frame.drop(columns=["train.loss", "model.num_classes"]), 0.25).all()
+    with pytest.raises(ValueError, match="model.num_classes"):
+        V.regime_reference_loss(frame.drop(columns=["model.num_classes"]))
+    # an MLP names its class count output_dim; a frame may mix both kinds
+    mixed = frame.assign(**{"model.num_classes": [10, None, None, None], "model.output_dim": [None, 10, 10, 1]})
+    assert np.allclose(V.regime_reference_loss(mixed), reference)
+    assert "ln K" in V.rules_text() and "ln K" in V.regime_description(frame.assign(model_name=list("abcd")))
+
+
+def test_a_best_verdict_names_the_decisive_rival_first():
+    # "plain" is far behind on average but noisy, "+BN" is close but tight: the IUT fails on "plain"
+    rows = []
+    for variant, losses in (("plain", [2.0, 0.6, 3.4]), ("+BN", [0.60, 0.61, 0.62]), ("+skip+BN", [0.50, 0.51, 0.52])):
+        rows += [{"variant": variant, "seed": s, "final_train_loss": v, "status": "ok", "initial_train_loss": 2.3}
+                 for s, v in enumerate(losses)]
+    verdict = V.judge_best(pd.DataFrame(rows), "variant", "bn_skip_best_loss", where="β = 40")
+    assert verdict.label == "inconclusive"
+    margins = verdict.evidence.split("weakest lower bound first: ")[1]
+    assert margins.index("vs plain") < margins.index("vs +BN")
