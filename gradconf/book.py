@@ -1,12 +1,19 @@
 """The book pipeline: jupytext sources → papermill executions at a preset → Jupyter Book HTML.
 
 - ``notebooks/<name>.py`` (jupytext percent) are the only notebook sources.
-- :func:`execute_notebook` runs one at a preset and writes ``book/<name>.ipynb`` (preset ``book``)
-  or ``tests/notebooks/<name>.ipynb`` (preset ``smoke``, re-run by nbval in CI). It hides papermill's
-  injected cell, inserts a provenance line under the title, and records in the notebook's metadata
-  what it was executed from (source and package digests, preset, parameters).
+- :func:`execute_notebook` runs one at a preset and writes it where :meth:`BookLayout.output` says:
+  ``book/<name>.ipynb`` (presets ``book`` and ``paper``), ``tests/notebooks/<name>.ipynb`` (preset
+  ``smoke``, re-run by nbval in CI) or ``book/gpu/<name>.ipynb`` (preset ``gpu``, beside the book's own
+  executions; a chapter there is published by listing it in ``_toc.yml``). It hides papermill's injected
+  cell, inserts a provenance line under the title, and records in the notebook's metadata what it was
+  executed from (source and package digests, preset, parameters).
+- Every notebook defines ``smoke``, ``book`` and ``paper``; ``gpu`` only the CNN chapters whose sweeps
+  that preset covers (:func:`notebooks_at`). :func:`execute_all` at a preset executes only the
+  notebooks defined there.
 - :func:`needs_execution` skips a notebook whose source, package, preset and parameters are unchanged,
-  so re-building the book takes seconds.
+  so re-building the book takes seconds. The summary (``reads_executions``) is also stale when an
+  execution it read changed, the ``book/gpu/`` ones included (:func:`sibling_digests`); it lists the
+  ``gpu`` verdicts apart (:func:`preset_verdicts`).
 - :func:`build_html` runs ``jupyter-book build . --all -W -n --keep-going``: every page is re-read
   (``-W`` alone passes stale builds) and every warning fails the build.
 
@@ -26,15 +33,21 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from . import __version__
 from .sweeps import PRESETS
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 METADATA_KEY = "gradconf"
+# presets whose executions live in a folder of their own under book/ (book/<preset>/<name>.ipynb), beside
+# the book preset's; the summary executed at book reads them and lists their verdicts apart
+SUBFOLDER_PRESETS: tuple[str, ...] = ("gpu",)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -47,17 +60,32 @@ def _notebook_presets() -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
+def _check_preset(preset: str) -> None:
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+
+
+def notebooks_at(preset: str) -> list[str]:
+    """The notebooks whose entry in notebooks.yaml defines ``preset`` (every one for ``smoke``, ``book`` and
+    ``paper``; the CNN chapters for ``gpu``), sorted by name."""
+    _check_preset(preset)
+    return sorted(name for name, entry in _notebook_presets().items() if preset in entry)
+
+
 def notebook_parameters(notebook: str, preset: str, **overrides: Any) -> dict[str, Any]:
     """The parameters of ``notebook`` at ``preset``, with every non-``None`` override applied.
 
-    Unknown notebooks, presets and parameter names raise ``ValueError`` naming what is allowed.
+    Unknown notebooks, presets and parameter names, and a preset the notebook does not define, raise
+    ``ValueError`` naming what is allowed.
     """
     table = _notebook_presets()
     if notebook not in table:
         raise ValueError(f"unknown notebook {notebook!r}; known: {', '.join(sorted(table))}")
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+    _check_preset(preset)
     entry = table[notebook]
+    if preset not in entry:
+        defined = [p for p in PRESETS if p in entry]
+        raise ValueError(f"notebook {notebook} is not defined at preset {preset!r}; its presets: {', '.join(defined)}")
     params = {**entry.get("common", {}), **entry[preset]}
     unknown = (set(overrides) | injected_parameter_names()) - set(params) - {"preset"}
     if unknown:
@@ -114,11 +142,43 @@ def reads_executions(notebook: str) -> bool:
     return bool(_notebook_presets().get(notebook, {}).get("reads_executions", False))
 
 
+def _executions(folder: Path) -> list[Path]:
+    """The executions in ``folder`` (not the failed or half-written ones), sorted."""
+    return [p for p in sorted(folder.glob("*.ipynb")) if not p.name.endswith((".failed.ipynb", ".tmp.ipynb"))]
+
+
 def sibling_digests(executed: str | os.PathLike) -> dict[str, str]:
-    """SHA-256 of every other execution in the folder of ``executed`` (what a summary notebook read)."""
+    """SHA-256 of every other execution in the folder of ``executed`` (what a summary notebook read), and of
+    every execution in its subfolders of :data:`SUBFOLDER_PRESETS` where they exist (keyed ``gpu/<name>``)."""
     path = Path(executed)
-    return {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(path.parent.glob("*.ipynb"))
-            if p.stem != path.stem and not p.name.endswith((".failed.ipynb", ".tmp.ipynb"))}
+    digests = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in _executions(path.parent)
+               if p.stem != path.stem}
+    for preset in SUBFOLDER_PRESETS:
+        digests.update({f"{preset}/{p.stem}": hashlib.sha256(p.read_bytes()).hexdigest()
+                        for p in _executions(path.parent / preset)})
+    return digests
+
+
+def preset_verdicts(folder: str | os.PathLike, preset: str) -> pd.DataFrame | None:
+    """The verdict records (:func:`gradconf.verdicts.collect_verdicts`) of the executions at ``preset`` in
+    ``folder/<preset>`` (one of :data:`SUBFOLDER_PRESETS`), or ``None`` when that folder holds no execution.
+
+    The summary executed at ``book`` lists them apart from its own preset's. An execution there that was
+    executed at another preset raises ``ValueError``: its verdicts would be counted under the wrong preset."""
+    from .verdicts import collect_verdicts
+
+    if preset not in SUBFOLDER_PRESETS:
+        raise ValueError(f"preset {preset!r} has no folder of its own; those that do: {', '.join(SUBFOLDER_PRESETS)}")
+    sub = Path(folder) / preset
+    executions = _executions(sub)
+    if not executions:
+        return None
+    for p in executions:
+        meta = executed_metadata(p) or {}
+        if meta.get("preset") != preset:
+            raise ValueError(f"{p} was executed at preset {meta.get('preset')!r}, not {preset!r}: re-execute it "
+                             f"(python -m gradconf book --preset {preset} --only {p.stem} --no-build) or remove it")
+    return collect_verdicts(sub)
 
 
 def notebook_datasets(notebook: str) -> list[str]:
@@ -191,17 +251,29 @@ def notebook_sweeps(notebook: str) -> list[str]:
     return list(_notebook_presets().get(notebook, {}).get("sweeps", []))
 
 
+def sweep_read_presets(notebook: str, preset: str) -> dict[str, str]:
+    """Each sweep ``notebook`` reads (:func:`notebook_sweeps`) and the preset it reads it at when executed at
+    ``preset``: ``preset`` itself, unless ``sweep_presets`` in notebooks.yaml names a parameter that holds
+    another (``cnn_depth`` shows the ``cnn_scale`` sweep at its ``scale_preset``)."""
+    by_parameter = _notebook_presets().get(notebook, {}).get("sweep_presets", {})
+    params = notebook_parameters(notebook, preset) if by_parameter else {}
+    return {sweep: params[by_parameter[sweep]] if sweep in by_parameter else preset
+            for sweep in notebook_sweeps(notebook)}
+
+
 def pending_runs(notebooks: list[str], preset: str) -> dict[str, str]:
     """Per sweep the ``notebooks`` read at ``preset``: how many runs the store lacks (``"≥ N"`` while an LR
-    pilot is incomplete, since its later stages depend on it). Sweeps with nothing missing are left out."""
+    pilot is incomplete, since its later stages depend on it). Sweeps with nothing missing are left out.
+    A sweep read at another preset (:func:`sweep_read_presets`) is counted in that preset's store and
+    named ``"<sweep> (preset <p>)"``."""
     from .studies import pending_sweep_runs, results_store
 
-    store = results_store(preset)
+    reads = dict.fromkeys((s, p) for nb in notebooks for s, p in sweep_read_presets(nb, preset).items())
     out = {}
-    for sweep in dict.fromkeys(s for nb in notebooks for s in notebook_sweeps(nb)):
-        missing, final = pending_sweep_runs(sweep, preset, store)
+    for sweep, at in reads:
+        missing, final = pending_sweep_runs(sweep, at, results_store(at))
         if missing:
-            out[sweep] = f"{missing}" if final else f"≥ {missing}"
+            out[sweep if at == preset else f"{sweep} (preset {at})"] = f"{missing}" if final else f"≥ {missing}"
     return out
 
 
@@ -229,8 +301,7 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, prese
 
     source, output = Path(source), Path(output)
     parameters = dict(parameters or {})
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; allowed: {', '.join(PRESETS)}")
+    _check_preset(preset)
     nb = jupytext.read(source)
     nb.metadata.pop("jupytext", None)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -331,24 +402,63 @@ class BookLayout:
         return sorted((self.root / "notebooks").glob("*.py"))
 
     def output(self, source: Path, preset: str) -> Path:
-        folder = self.root / ("tests/notebooks" if preset == "smoke" else "book")
+        """``tests/notebooks/<name>.ipynb`` at ``smoke``, ``book/<preset>/<name>.ipynb`` at a preset of
+        :data:`SUBFOLDER_PRESETS` (``gpu``), else ``book/<name>.ipynb``."""
+        if preset == "smoke":
+            folder = self.root / "tests" / "notebooks"
+        elif preset in SUBFOLDER_PRESETS:
+            folder = self.root / "book" / preset
+        else:
+            folder = self.root / "book"
         return folder / f"{source.stem}.ipynb"
+
+    def subfolder_executions(self) -> dict[str, list[Path]]:
+        """Per preset of :data:`SUBFOLDER_PRESETS`, the executions under ``book/<preset>/`` (empty when none)."""
+        return {preset: _executions(self.root / "book" / preset) for preset in SUBFOLDER_PRESETS}
+
+
+def toc_problems(root: str | os.PathLike) -> list[str]:
+    """What is wrong with ``_toc.yml`` under ``root``: a file entry with no page (``.md`` or ``.ipynb``), a
+    notebook source not listed exactly once as ``book/<name>``, or an execution under ``book/<preset>/``
+    (:data:`SUBFOLDER_PRESETS`) not listed exactly once as ``book/<preset>/<name>``. Empty when all is well.
+
+    Jupyter Book skips pages the ToC does not list (``only_build_toc_files``) and fails on listed pages that
+    are missing, so a ``gpu`` execution is published by adding it to ``_toc.yml`` in the same commit."""
+    layout = BookLayout(Path(root).resolve())
+    toc = yaml.safe_load((layout.root / "_toc.yml").read_text())
+    files = [c["file"] for part in toc.get("parts", []) for c in part.get("chapters", [])] + [toc["root"]]
+    problems = [f"_toc.yml names {f}, which has no .md or .ipynb" for f in files
+                if not (layout.root / f"{f}.md").exists() and not (layout.root / f"{f}.ipynb").exists()]
+    listed = [f"book/{s.stem}" for s in layout.sources]
+    for preset, executions in layout.subfolder_executions().items():
+        listed += [f"book/{preset}/{p.stem}" for p in executions]
+    problems += [f"_toc.yml lists {f} {files.count(f)} times, not once" for f in listed if files.count(f) != 1]
+    return problems
 
 
 def execute_all(root: str | os.PathLike, preset: str, *, only: list[str] | None = None, force: bool = False,
                 recompute: bool = False, progress: bool = True, log=print) -> dict[str, float]:
     """Execute every stale notebook (or ``only`` those) at ``preset``; return wall seconds per executed notebook.
 
+    Only the notebooks defined at ``preset`` are considered (:func:`notebooks_at`: all of them except at
+    ``gpu``); ``only`` naming another raises ``ValueError`` listing those the preset has.
+
     Executing from the result store is cheap; computing runs is not. Unless ``recompute`` (or at preset
     ``smoke``, which is seconds), a notebook that would compute runs the store lacks stops everything
     before it starts, with :class:`RecomputeRequired` saying which sweeps and how many runs."""
     layout = BookLayout(Path(root).resolve())
     sources = layout.sources
+    defined = notebooks_at(preset)
     if only:
         unknown = set(only) - {s.stem for s in sources}
         if unknown:
             raise ValueError(f"unknown notebooks {sorted(unknown)}; known: {[s.stem for s in sources]}")
+        undefined = set(only) - set(defined)
+        if undefined:
+            raise ValueError(f"notebooks {sorted(undefined)} are not defined at preset {preset}; "
+                             f"preset {preset} has: {', '.join(defined)}")
         sources = [s for s in sources if s.stem in only]
+    sources = [s for s in sources if s.stem in defined]
     sources = sorted(sources, key=lambda s: reads_executions(s.stem))  # summaries after what they read
     todo = [s.stem for s in sources if force or needs_execution(s, layout.output(s, preset), preset, {})]
     if preset != "smoke" and not recompute:

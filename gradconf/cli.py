@@ -83,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     p_dl.add_argument("dataset", choices=["mnist", "cifar10"])
     p_dl.add_argument("--root", help="data folder (default: $GRADCONF_DATA or the user cache)")
     p_book = sub.add_parser("book", help="execute the notebooks at a preset, then build the HTML book (-W)")
-    p_book.add_argument("--preset", default="book", help="smoke, book (default) or paper")
+    p_book.add_argument("--preset", default="book",
+                        help="smoke (into tests/notebooks/), book (default; into book/), paper (into book/) or gpu "
+                             "(only the CNN chapters cnn_depth, cnn_width and bn_skip, from the results/gpu store, "
+                             "into book/gpu/; list each in _toc.yml to publish it)")
     p_book.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="execute only these notebooks")
     p_book.add_argument("--force", action="store_true", help="re-execute notebooks even when up to date")
     p_book.add_argument("--no-build", action="store_true", help="execute only; do not build the HTML")
@@ -273,7 +276,7 @@ def _book(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from .book import RecomputeRequired, build_html, execute_all
+    from .book import SUBFOLDER_PRESETS, RecomputeRequired, build_html, execute_all, toc_problems
     from .studies import RESULTS_ENV
 
     root = Path(args.root).resolve()
@@ -287,8 +290,14 @@ def _book(args: argparse.Namespace) -> int:
         print(f"gradconf book: {err}", file=sys.stderr, flush=True)
         return 2
     print(f"executed {len(walls)} notebook(s) in {sum(walls.values()):.0f} s", flush=True)
+    if args.preset in SUBFOLDER_PRESETS:
+        for problem in toc_problems(root):  # e.g. a new book/gpu/ execution that _toc.yml does not list yet
+            print(f"note: {problem}", flush=True)
+        if walls:
+            print(f"note: re-execute the summary, which lists the {args.preset} verdicts apart: "
+                  "python -m gradconf book --preset book --only summary --no-build", flush=True)
     if not args.no_build:
-        if args.preset != "book":
+        if args.preset not in ("book", *SUBFOLDER_PRESETS):
             print(f"note: the book renders book/*.ipynb (preset book); preset {args.preset} outputs are elsewhere",
                   flush=True)
         print("building HTML: jupyter-book build . --all -W -n --keep-going", flush=True)

@@ -76,3 +76,29 @@ def record_verdicts(chapter: str, verdicts: dict, regime: str) -> None:
     glue_text("regime", regime)
     glue_text("verdict_rules", rules_text())
     glue_text(VERDICT_RECORDS, json.dumps(verdict_records(chapter, verdicts, regime), ensure_ascii=False))
+
+
+def label_counts(table: Any) -> dict[str, int]:
+    """How many of the paper's claims (role ``paper``) in a verdict table (:func:`gradconf.verdicts.collect_verdicts`)
+    carry each label, in the order of :data:`gradconf.verdicts.LABELS`."""
+    from .verdicts import LABELS
+
+    paper = table[table.role == "paper"]
+    return {label: int((paper.label == label).sum()) for label in LABELS}
+
+
+def verdict_counts_text(table: Any, preset: str) -> str:
+    """One paragraph (Markdown) counting a verdict table's labels at ``preset`` as the summary counts its own
+    preset's: the paper's claims per label, the reasons of those not tested, and the sanity checks and the
+    book's own claims listed apart. Used for the executions at preset ``gpu`` (book/gpu/), never mixed
+    with the book preset's counts."""
+    counts = label_counts(table)
+    paper = table[table.role == "paper"]
+    reasons = paper[paper.label == "not tested"].reason.value_counts()
+    reasons_text = "; ".join(f"{n} {r}" for r, n in reasons.items()) if len(reasons) else "none"
+    labels = [f"{n} {label}" for label, n in counts.items()]
+    chapters = int(table.chapter.nunique())
+    return (f"At preset {preset}, {chapters} chapter{'' if chapters == 1 else 's'} judge{'s' if chapters == 1 else ''} "
+            f"{len(paper)} claims of the paper: **{', '.join(labels[:-1])} and {labels[-1]}** "
+            f"(reasons: {reasons_text}). Apart from those, {int((table.role == 'sanity').sum())} sanity checks and "
+            f"{int((table.role == 'own').sum())} of the book's own claims are listed below and not counted.")

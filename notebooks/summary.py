@@ -25,20 +25,20 @@ import html
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import HTML, display
+from IPython.display import HTML, Markdown, display
 
-from gradconf.book import notebook_parameters
+from gradconf.book import notebook_parameters, preset_verdicts
 from gradconf.figures import verdict_figure
-from gradconf.report import glue_figure, glue_text, setup
-from gradconf.verdicts import LABELS, ROLES, collect_verdicts, rules_text
+from gradconf.report import glue_figure, glue_text, label_counts, setup, verdict_counts_text
+from gradconf.verdicts import ROLES, collect_verdicts, rules_text
 
 notebook_parameters("summary", preset)
 setup()
 table = collect_verdicts(Path.cwd())  # papermill and nbval run a notebook in its own folder
 paper = table[table.role == "paper"]
 glue_text("preset", preset)
-for label in LABELS:
-    glue_text(f"n_{label.replace(' ', '_')}", str(int((paper.label == label).sum())))
+for label, n in label_counts(table).items():
+    glue_text(f"n_{label.replace(' ', '_')}", str(n))
 reasons = paper[paper.label == "not tested"].reason.value_counts()
 glue_text("not_tested_reasons", "; ".join(f"{n} {r}" for r, n in reasons.items()) if len(reasons) else "none")
 glue_text("n_claims", str(len(paper)))
@@ -73,29 +73,48 @@ print(f"{len(table)} verdicts from {table.chapter.nunique()} chapters; {len(pape
 # chapter's runs reached:
 
 # %% tags=["hide-input"]
-regimes = table.drop_duplicates("chapter")[["chapter", "regime"]]
-display(HTML(pd.DataFrame({"chapter": [f'<a href="{c}.html">{c}</a>' for c in regimes.chapter],
-                           "regime": regimes.regime.map(html.escape)})
-             .to_html(index=False, escape=False, classes="verdict-table", border=0)))
+def regime_table(rows: pd.DataFrame, folder: str = "") -> HTML:
+    regimes = rows.drop_duplicates("chapter")[["chapter", "regime"]]
+    return HTML(pd.DataFrame({"chapter": [f'<a href="{folder}{c}.html">{c}</a>' for c in regimes.chapter],
+                              "regime": regimes.regime.map(html.escape)})
+                .to_html(index=False, escape=False, classes="verdict-table", border=0))
+
+
+display(regime_table(table))
 
 # %% [markdown]
 # ## Every claim, its evidence and its verdict
 
 # %% tags=["hide-input"]
-def verdict_table(rows: pd.DataFrame) -> HTML:
-    claims = [f'{html.escape(r.claim)}<br><span class="where">{html.escape(r.paper)} · <a href="{r.chapter}.html">'
-              f'{r.chapter}</a></span>' for r in rows.itertuples()]
+def verdict_table(rows: pd.DataFrame, folder: str = "") -> HTML:
+    claims = [f'{html.escape(r.claim)}<br><span class="where">{html.escape(r.paper)} · '
+              f'<a href="{folder}{r.chapter}.html">{r.chapter}</a></span>' for r in rows.itertuples()]
     labels = [f"{r.label}: {r.reason}" if r.reason else r.label for r in rows.itertuples()]
     shown = pd.DataFrame({"#": rows.checklist, "claim": claims, "verdict": labels,
                           "evidence and test": [html.escape(f"{r.evidence} Test: {r.test}") for r in rows.itertuples()]})
     return HTML(shown.to_html(index=False, escape=False, classes="verdict-table", border=0))
 
 
-for role, title in ROLES.items():
-    rows = table[table.role == role]
-    if len(rows):
-        display(HTML(f"<h3>{html.escape(title[0].upper() + title[1:])} ({len(rows)})</h3>"))
-        display(verdict_table(rows))
+def role_tables(rows: pd.DataFrame, folder: str = "") -> None:
+    for role, title in ROLES.items():
+        part = rows[rows.role == role]
+        if len(part):
+            display(HTML(f"<h3>{html.escape(title[0].upper() + title[1:])} ({len(part)})</h3>"))
+            display(verdict_table(part, folder))
+
+
+role_tables(table)
+
+# %% tags=["hide-input"]
+# The chapters executed at preset gpu (book/gpu/: the CNN sweeps at paper scale on a GPU), counted apart
+gpu = preset_verdicts(Path.cwd(), "gpu")
+if gpu is None:
+    display(Markdown("*No chapter has been executed at preset `gpu` (the CNN chapters at paper scale on a GPU) yet.*"))
+else:
+    display(HTML("<h2>At preset gpu: the CNN chapters at paper scale on a GPU</h2>"))
+    display(Markdown(verdict_counts_text(gpu, "gpu") + " These verdicts are not part of the counts above."))
+    display(regime_table(gpu, "gpu/"))
+    role_tables(gpu, "gpu/")
 
 # %% [markdown]
 # ## What is not checked

@@ -7,13 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gradconf.book import (BookLayout, build_html, has_figure, needs_execution, notebook_parameters, stage_book,
-                           stale_reason)
+from gradconf.book import (BookLayout, build_html, has_figure, needs_execution, notebook_parameters, notebooks_at,
+                           stage_book, stale_reason, toc_problems)
+from gradconf.sweeps import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYOUT = BookLayout(ROOT)
 SOURCES = LAYOUT.sources
 IDS = [s.stem for s in SOURCES]
+GPU_CHAPTERS = ["bn_skip", "cnn_depth", "cnn_width"]  # the CNN chapters whose sweeps preset gpu covers
 
 
 def test_there_are_notebooks_and_the_toc_lists_each_once():
@@ -24,6 +26,31 @@ def test_there_are_notebooks_and_the_toc_lists_each_once():
         assert files.count(f"book/{source.stem}") == 1, f"{source.stem} is not in _toc.yml exactly once"
     for f in files:
         assert (ROOT / f"{f}.md").exists() or (ROOT / f"{f}.ipynb").exists(), f"_toc.yml names missing {f}"
+    # and every execution at preset gpu (book/gpu/) is listed once: Jupyter Book skips unlisted pages
+    for executed in LAYOUT.subfolder_executions()["gpu"]:
+        assert files.count(f"book/gpu/{executed.stem}") == 1, f"{executed} is not in _toc.yml exactly once"
+    assert toc_problems(ROOT) == []
+
+
+def test_toc_problems_flag_unlisted_gpu_executions_and_missing_pages(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "cnn_depth.py").write_text("")
+    (tmp_path / "book" / "gpu").mkdir(parents=True)
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n")
+    (tmp_path / "book" / "cnn_depth.ipynb").write_text("{}")
+    toc = {"format": "jb-book", "root": "book/intro", "parts": [{"caption": "Trained networks",
+                                                                 "chapters": [{"file": "book/cnn_depth"}]}]}
+    (tmp_path / "_toc.yml").write_text(yaml.safe_dump(toc))
+    assert toc_problems(tmp_path) == []
+    (tmp_path / "book" / "gpu" / "cnn_depth.failed.ipynb").write_text("{}")  # a failed execution is no page
+    assert toc_problems(tmp_path) == []
+    (tmp_path / "book" / "gpu" / "cnn_depth.ipynb").write_text("{}")
+    assert toc_problems(tmp_path) == ["_toc.yml lists book/gpu/cnn_depth 0 times, not once"]
+    toc["parts"].append({"caption": "Paper scale on a GPU", "chapters": [{"file": "book/gpu/cnn_depth"}]})
+    (tmp_path / "_toc.yml").write_text(yaml.safe_dump(toc))
+    assert toc_problems(tmp_path) == []
+    (tmp_path / "book" / "gpu" / "cnn_depth.ipynb").unlink()
+    assert toc_problems(tmp_path) == ["_toc.yml names book/gpu/cnn_depth, which has no .md or .ipynb"]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
@@ -33,8 +60,68 @@ def test_parameters_cell_starts_with_preset_and_matches_presets(source):
     assert cell, f"{source.name} has no papermill parameters cell"
     names = [line.split("=")[0].strip() for line in cell.group(1).splitlines() if "=" in line]
     assert names[0] == "preset"
+    for preset in PRESETS:
+        if source.stem in notebooks_at(preset):
+            assert set(notebook_parameters(source.stem, preset)) == set(names[1:]), (source.name, preset)
+
+
+def test_every_notebook_defines_the_cpu_presets_and_gpu_only_the_cnn_chapters():
+    yaml_entries = yaml.safe_load((ROOT / "gradconf" / "notebooks.yaml").read_text())
+    assert set(yaml_entries) == set(IDS)
     for preset in ("smoke", "book", "paper"):
-        assert set(notebook_parameters(source.stem, preset)) == set(names[1:]), (source.name, preset)
+        assert notebooks_at(preset) == sorted(IDS), preset
+    assert notebooks_at("gpu") == GPU_CHAPTERS
+    assert notebook_parameters("cnn_depth", "gpu")["scale_preset"] == "book"
+    assert notebook_parameters("cnn_width", "gpu") == notebook_parameters("cnn_width", "paper")
+    with pytest.raises(ValueError, match=r"summary is not defined at preset 'gpu'; its presets: smoke, book, paper"):
+        notebook_parameters("summary", "gpu")
+    with pytest.raises(ValueError, match="unknown preset"):
+        notebooks_at("huge")
+
+
+def test_layout_puts_each_preset_in_its_folder():
+    source = ROOT / "notebooks" / "cnn_depth.py"
+    assert LAYOUT.output(source, "smoke") == ROOT / "tests" / "notebooks" / "cnn_depth.ipynb"
+    assert LAYOUT.output(source, "book") == ROOT / "book" / "cnn_depth.ipynb"
+    assert LAYOUT.output(source, "paper") == ROOT / "book" / "cnn_depth.ipynb"
+    assert LAYOUT.output(source, "gpu") == ROOT / "book" / "gpu" / "cnn_depth.ipynb"
+
+
+def test_execute_all_considers_only_the_notebooks_defined_at_the_preset(monkeypatch):
+    import gradconf.book as book
+
+    seen: list[Path] = []
+
+    def up_to_date(source, output, preset, parameters):
+        seen.append(output)
+        return False
+
+    monkeypatch.setattr(book, "needs_execution", up_to_date)
+    log: list[str] = []
+    assert book.execute_all(ROOT, "gpu", log=log.append) == {}
+    assert sorted(p.relative_to(ROOT).as_posix() for p in set(seen)) == [f"book/gpu/{n}.ipynb" for n in GPU_CHAPTERS]
+    assert len(log) == 3 and all("book/gpu/" in m for m in log)
+    seen.clear()
+    assert book.execute_all(ROOT, "book", log=lambda m: None) == {}
+    assert sorted(set(seen)) == sorted(ROOT / "book" / f"{n}.ipynb" for n in IDS)
+    seen.clear()
+    assert book.execute_all(ROOT, "gpu", only=["cnn_depth"], log=lambda m: None) == {}
+    assert set(seen) == {ROOT / "book" / "gpu" / "cnn_depth.ipynb"}
+    with pytest.raises(ValueError, match=r"\['summary'\] are not defined at preset gpu; preset gpu has: "
+                                         r"bn_skip, cnn_depth, cnn_width"):
+        book.execute_all(ROOT, "gpu", only=["cnn_depth", "summary"], log=lambda m: None)
+    with pytest.raises(ValueError, match="unknown notebooks"):
+        book.execute_all(ROOT, "gpu", only=["nope"], log=lambda m: None)
+
+
+def test_book_help_names_every_preset_and_the_gpu_folder(capsys):
+    from gradconf.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["book", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(p in text for p in PRESETS) and "book/gpu/" in text
+    assert all(n in text for n in notebooks_at("gpu"))
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=IDS)
@@ -55,6 +142,26 @@ def test_executions_are_current_and_hold_figures(source, preset):
     meta = json.loads(executed.read_text())["metadata"]["gradconf"]
     assert meta["preset"] == preset and meta["parameters"] == {}
     assert has_figure(executed), f"{executed} holds no PNG figure (was MPLBACKEND=Agg set?)"
+
+
+@pytest.mark.parametrize("name", GPU_CHAPTERS)
+def test_gpu_executions_are_current_where_they_exist(name):
+    """A committed book/gpu/<name>.ipynb (preset gpu, executed from the results/gpu store) must be current like
+    the book's own; until a GPU session publishes one there is nothing to check."""
+    source = ROOT / "notebooks" / f"{name}.py"
+    executed = LAYOUT.output(source, "gpu")
+    if not executed.exists():
+        pytest.skip(f"no execution at preset gpu yet ({executed.relative_to(ROOT)})")
+    reason = stale_reason(source, executed, "gpu", {})
+    assert reason is None, f"{reason}: run python -m gradconf book --preset gpu --only {name} --no-build"
+    meta = json.loads(executed.read_text())["metadata"]["gradconf"]
+    assert meta["preset"] == "gpu" and meta["parameters"] == {}
+    assert has_figure(executed), f"{executed} holds no PNG figure (was MPLBACKEND=Agg set?)"
+
+
+def test_only_gpu_chapters_are_executed_into_book_gpu():
+    assert {p.stem for p in LAYOUT.subfolder_executions()["gpu"]} <= set(notebooks_at("gpu"))
+    assert set(GPU_CHAPTERS) == set(notebooks_at("gpu"))
 
 
 def test_notebook_parameters_validate_and_override():
@@ -252,3 +359,56 @@ def test_chapters_render_in_headless_chromium(smoke_html):
             assert len(report["images"]) >= 1, f"{page} shows no figure"
         screenshot(html, shots / f"{page}.png", chromium)
     assert len(list(shots.glob("*.png"))) >= len(pages)
+
+
+def _as_preset(src: Path, dst: Path, preset: str) -> None:
+    """Copy an execution, relabelled as executed at ``preset`` (a synthetic book/gpu/ execution)."""
+    nb = json.loads(src.read_text())
+    nb["metadata"]["gradconf"]["preset"] = preset
+    dst.write_text(json.dumps(nb))
+
+
+def test_gpu_verdicts_are_read_apart_and_counted(tmp_path):
+    from gradconf.book import preset_verdicts
+    from gradconf.report import label_counts, verdict_counts_text
+    from gradconf.verdicts import LABELS, collect_verdicts
+
+    smoke = ROOT / "tests" / "notebooks"
+    assert preset_verdicts(tmp_path, "gpu") is None  # no book/gpu/ folder yet
+    (tmp_path / "gpu").mkdir()
+    assert preset_verdicts(tmp_path, "gpu") is None  # an empty one
+    for name in ("cnn_depth", "bn_skip"):
+        _as_preset(smoke / f"{name}.ipynb", tmp_path / "gpu" / f"{name}.ipynb", "gpu")
+    table = preset_verdicts(tmp_path, "gpu")
+    assert set(table.chapter) == {"cnn_depth", "bn_skip"}
+    expected = collect_verdicts(smoke)
+    expected = expected[expected.chapter.isin(["cnn_depth", "bn_skip"])].reset_index(drop=True)
+    assert table.equals(expected)
+    counts = label_counts(table)
+    assert list(counts) == list(LABELS) and sum(counts.values()) == int((table.role == "paper").sum()) > 0
+    text = verdict_counts_text(table, "gpu")
+    assert text.startswith("At preset gpu, 2 chapters judge ")
+    assert all(f"{n} {label}" in text for label, n in counts.items())
+    # an execution at another preset in book/gpu/ would be counted under the wrong preset
+    _as_preset(smoke / "cnn_width.ipynb", tmp_path / "gpu" / "cnn_width.ipynb", "book")
+    with pytest.raises(ValueError, match="executed at preset 'book', not 'gpu'"):
+        preset_verdicts(tmp_path, "gpu")
+    with pytest.raises(ValueError, match="no folder of its own"):
+        preset_verdicts(tmp_path, "book")
+
+
+def test_summary_is_stale_when_a_gpu_execution_changes(tmp_path):
+    from gradconf.book import sibling_digests
+
+    source = ROOT / "notebooks" / "summary.py"
+    folder = tmp_path / "book"
+    folder.mkdir()
+    for p in (ROOT / "tests" / "notebooks").glob("*.ipynb"):
+        (folder / p.name).write_bytes(p.read_bytes())
+    summary = folder / "summary.ipynb"
+    assert stale_reason(source, summary) is None
+    (folder / "gpu").mkdir()
+    gpu = folder / "gpu" / "cnn_depth.ipynb"
+    _as_preset(folder / "cnn_depth.ipynb", gpu, "gpu")
+    assert "gpu/cnn_depth" in sibling_digests(summary)
+    assert "have changed" in stale_reason(source, summary)  # a new gpu execution: the summary must list it
