@@ -140,5 +140,7 @@ record_verdicts("cnn_width", verdicts, regime_description(study.chosen))
 #   the paper's 100 pairs of 128: the minimum over fewer pairs is a less extreme statistic, and smaller
 #   batches give noisier gradients and lower cosines ({doc}`measurement`), so our minima are comparable
 #   across widths but not in value with the paper's. Pairs are disjoint minibatches of training images.
-# - **LR.** One fixed LR for every width (stated above), where the paper tunes it per model: at this
-#   scale an LR pilot would double the cost.
+# - **LR.** One fixed LR for every width (stated above), where the paper tunes it per model. The depth
+#   and BN/skip chapters now choose each model's LR on a pilot seed that is never judged; this chapter's
+#   pilot is being computed, and until it is complete the widths share the LR the CPU schedule was
+#   chosen at.
