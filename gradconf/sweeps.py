@@ -5,7 +5,9 @@ each model is chosen on a pilot seed S that is never judged, then the judged see
 only (paper §7 tunes the LR per model; choosing it on the judged seeds would bias their verdicts).
 The choice is the grid LR with the lowest final training loss of the pilot run (a diverged run counts
 as +inf). When it lies on the grid's edge, the grid is extended by one step (the ratio of its first
-two values) in that direction, up to K times; a choice still on the edge is flagged ``at_edge``.
+two values) in that direction, up to K times; a choice still on the edge is flagged ``at_edge``. A
+model that diverged at every LR counts as on the lower edge (its "choice" is the smallest LR), so its
+grid is extended downward until some LR trains or the K steps are spent.
 """
 from __future__ import annotations
 
@@ -172,7 +174,8 @@ def choose_lrs(pilot_configs: list[RunConfig], store: Any, pilot: LRPilot) -> di
                 break
             losses = [_final_loss(store.load(c.key)) for c in runs]
             best = grid[min(range(len(grid)), key=lambda i: (losses[i], grid[i]))]
-            at_edge = len(grid) > 1 and best in (grid[0], grid[-1]) and math.isfinite(min(losses))
+            # every LR diverged: the smallest is "best" and on the edge, so the grid grows downward
+            at_edge = len(grid) > 1 and best in (grid[0], grid[-1])
             choices[mid] = LRChoice(best, tuple(grid), at_edge, tuple(losses))
             if not at_edge or len(grid) - len({c.train.lr for c in configs}) >= pilot.extend:
                 break

@@ -81,3 +81,39 @@ def test_model_id_ignores_seed_and_lr_only(tmp_path):
     assert len({model_id(c) for c in configs}) == 2  # two widths
     needed = pilot_round(configs, store, LRPilot(seed=9))  # nothing stored yet: just the grid at the pilot seed
     assert {c.key for c in needed} == {c.key for c in configs} and {c.seed for c in needed} == {9}
+
+
+
+class OutcomeStore:
+    """A store whose runs "finish" by a rule on the LR: diverged above ``unstable``, else loss 1 / lr (larger
+    stable steps train further)."""
+
+    def __init__(self, unstable: float):
+        self.unstable, self.records = unstable, {}
+
+    def run(self, configs):
+        for c in configs:
+            status = "diverged" if c.train.lr > self.unstable else "ok"
+            self.records[c.key] = {"result": {"status": status, "epochs": [{"train_loss": 1 / c.train.lr}]}}
+
+    def has(self, key):
+        return key in self.records
+
+    def load(self, key):
+        return self.records[key]
+
+
+@pytest.mark.parametrize("unstable, chosen, at_edge", [(0.02, 0.0125, False), (1e-9, 0.003125, True)])
+def test_a_model_that_diverges_at_every_lr_extends_the_grid_downward(tmp_path, unstable, chosen, at_edge):
+    from gradconf.sweeps import pilot_grid, sweep_configs
+
+    configs = sweep_configs("s", "p", sweeps_file=sweeps_file(tmp_path, [0.025, 0.05, 0.1]))
+    pilot = LRPilot(seed=9, extend=3)
+    store = OutcomeStore(unstable)
+    for _ in range(pilot.extend + 1):
+        store.run(pilot_round(configs, store, pilot))
+    for ch in choose_lrs(pilot_grid(configs, pilot), store, pilot).values():
+        # every grid LR diverged: the grid grew downward (x1/2 per step) until the choice was interior (0.0125
+        # trains, 0.00625 trains less far) or the 3 steps were spent with every LR diverged
+        assert ch.lr == chosen and ch.at_edge is at_edge
+        assert min(ch.grid) == (0.00625 if not at_edge else 0.003125) and max(ch.grid) == 0.1
