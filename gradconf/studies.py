@@ -242,8 +242,9 @@ def schedule_study(sweep: str, preset: str) -> Study:
 def schedule_table(study: Study) -> pd.DataFrame:
     """One row per run of a schedule study (the ``cnn_scale`` sweep): training-set size, batch, epochs, SGD
     steps and example passes (the cost, independent of the machine), LR, loss at initialisation and at the
-    end, their ratio and whether the run reached the trained regime (:func:`gradconf.verdicts.reached_regime`)."""
-    from .verdicts import reached_regime, settings
+    end, the final loss over the regime's reference (:func:`gradconf.verdicts.regime_reference_loss`) and
+    whether the run reached the trained regime (:func:`gradconf.verdicts.reached_regime`)."""
+    from .verdicts import reached_regime, regime_reference_loss, settings
 
     r = study.chosen.sort_values(["train.batch_size", "n_train", "train.lr"]).reset_index(drop=True)
     n = r["n_train"].astype(int)
@@ -258,7 +259,7 @@ def schedule_table(study: Study) -> pd.DataFrame:
         "LR": r["train.lr"],
         "initial loss": r["initial_train_loss"].round(3),
         "final loss": r["final_train_loss"].round(3),
-        "final / initial": (r["final_train_loss"] / r["initial_train_loss"]).round(3),
+        "final / min(initial, ln K)": (r["final_train_loss"] / regime_reference_loss(r)).round(3),
         f"reached (≤ {pct:g} %)": reached_regime(r).map({True: "yes", False: "no"}),
     })
 
@@ -366,17 +367,44 @@ def pilot_table(study: Study, by: tuple[str, ...] = ()) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
+def _lr_span(lrs: list[float]) -> str:
+    lrs = sorted(set(lrs))
+    return f"LR {lrs[0]:g}" if len(lrs) == 1 else f"{len(lrs)} LRs, {lrs[0]:g}–{lrs[-1]:g}"
+
+
 def diverged_models(study: Study, by: tuple[str, ...] = ()) -> list[str]:
-    """The models whose every run diverged, at every learning rate of the grid (the selected LR of a
-    model is only a diverged one when no LR trained), as ``model_name (values of by)``."""
+    """The models whose every judged run diverged at the selected LR, as ``model_name (values of by)``
+    followed by the LRs tried: "at every LR tried (…)" when every run of the model in ``study.runs``
+    (the pilot's included) diverged, else "at its selected LR …" (another LR trained on some seed)."""
     keys = [study.axis, *by, "model_name"]
     failed = study.chosen.groupby(keys, sort=True)["status"].agg(lambda s: bool((s != "ok").all()))
+    tried = study.runs.groupby(keys, sort=True)
     names = []
     for key, all_failed in failed.items():
         if all_failed:
             extra = ", ".join(str(v) for v in key[1:-1])
-            names.append(f"{key[-1]} ({extra})" if extra else str(key[-1]))
+            name = f"{key[-1]} ({extra})" if extra else str(key[-1])
+            runs = tried.get_group(key)
+            if (runs["status"] != "ok").all():
+                names.append(f"{name} at every LR tried ({_lr_span(runs['train.lr'].tolist())})")
+            else:
+                selected = study.chosen.set_index(keys).loc[[key], "train.lr"].iloc[0]
+                names.append(f"{name} at its selected LR {selected:g}")
     return names
+
+
+def partly_diverged_models(study: Study, by: tuple[str, ...] = ()) -> list[str]:
+    """The models of which some but not all judged runs diverged at the selected LR, as ``model_name (values
+    of by): k of n seeds at LR x``. Their metrics are means over the seeds that did not diverge."""
+    keys = [study.axis, *by, "model_name"]
+    out = []
+    for key, runs in study.chosen.groupby(keys, sort=True):
+        bad = int((runs["status"] != "ok").sum())
+        if 0 < bad < len(runs):
+            extra = ", ".join(str(v) for v in key[1:-1])
+            name = f"{key[-1]} ({extra})" if extra else str(key[-1])
+            out.append(f"{name}: {bad} of {len(runs)} seeds at LR {runs['train.lr'].iloc[0]:g}")
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -396,6 +424,15 @@ def _lr_rule(study: Study) -> str:
         rule, f" on {rule}, then run on the judged seeds" if rule else "")
 
 
+def measure_schedule_text(every: int, dense_after: float) -> str:
+    """When the cosines are measured (:func:`gradconf.train.is_measured`), in words."""
+    if every == 1 or dense_after == 0:
+        return "every epoch"
+    if dense_after >= 1:
+        return f"every {every} epochs and at the last"
+    return f"every {every} epochs and at every epoch after {100 * dense_after:g} % of training"
+
+
 def scale_description(study: Study) -> str:
     """One sentence with the dataset, its size, the schedule, LR grid, seeds and measurement of a study."""
     c = study.config_value
@@ -406,8 +443,7 @@ def scale_description(study: Study) -> str:
         pooled = f", average-pooled to {s} × {s}"
     lrs = ", ".join(f"{v:g}" for v in sorted(study.runs["train.lr"].unique()))
     decay = " and ".join(f"{100 * f:g} %" for f in c("train.lr_decay_at"))
-    every = c("measure.every")
-    when = "every epoch" if every == 1 else f"every {every} epochs and at the last"
+    when = measure_schedule_text(int(c("measure.every")), float(c("measure.dense_after")))
     seeds = study.seeds
     return (
         f"{name} ({_fmt_count(c('n_train'), 'all')} training and {_fmt_count(c('n_test'), 'all')} test "
@@ -423,7 +459,8 @@ def channel_description(study: Study) -> str:
     """The stage widths of a CNN study relative to the paper's 16ℓ/32ℓ/64ℓ."""
     b = int(study.config_value("model.base_channels"))
     widths = f"{b}ℓ/{2 * b}ℓ/{4 * b}ℓ"
-    return f"stage widths {widths} (the paper's)" if b == 16 else f"stage widths {widths} (paper: 16ℓ/32ℓ/64ℓ)"
+    return (f"stage widths {widths} (the paper's)" if b == 16
+            else f"stage widths {widths} (paper: 16ℓ/32ℓ/64ℓ; the suffix /b{b} of the model names)")
 
 
 def metric_correlations(frame: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:

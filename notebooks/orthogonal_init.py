@@ -130,10 +130,10 @@ print(f"linear depths {linear.values}, MNIST depths {mnist.values}; seeds {linea
 #
 # Training loss per epoch for each initialisation (lines: depth), and the final training loss against
 # depth, preset {glue:text}`preset`; mean ± std over seeds, each model at its selected learning rate.
-# A model that diverged at every learning rate has no line.
+# A model whose every judged seed diverged at its selected learning rate has no line.
 # ```
 #
-# Models that diverged at every learning rate of the grid, in parts 2 and 3: {glue:text}`diverged`.
+# Models whose every judged seed diverged, in parts 2 and 3, with the learning rates tried: {glue:text}`diverged`.
 # Final training loss at the largest depth, mean over seeds: {glue:text}`deepest_linear` (ln 2 ≈ 0.693
 # is the loss of a constant prediction on two balanced classes).
 #

@@ -107,7 +107,7 @@ def test_run_study_selects_lr_reuses_runs_and_judges(tmp_path, real_data_root):
 
 
 def test_diverged_models_and_model_table_count_failed_runs():
-    from gradconf.studies import Study, diverged_models
+    from gradconf.studies import Study, diverged_models, partly_diverged_models
 
     chosen = pd.DataFrame({
         "model.depth": [2, 2, 8, 8], "init.scheme": ["he"] * 4, "model_name": ["MLP-2", "MLP-2", "MLP-8", "MLP-8"],
@@ -117,10 +117,20 @@ def test_diverged_models_and_model_table_count_failed_runs():
     })
     empty = pd.DataFrame()
     study = Study("toy", "smoke", "model.depth", chosen, chosen, empty, empty, 1.0, 0)
-    assert diverged_models(study) == ["MLP-8"]
-    assert diverged_models(study, ("init.scheme",)) == ["MLP-8 (he)"]
+    assert diverged_models(study) == ["MLP-8 at every LR tried (LR 0.05)"]
+    assert diverged_models(study, ("init.scheme",)) == ["MLP-8 (he) at every LR tried (LR 0.05)"]
     ok = Study("toy", "smoke", "model.depth", chosen.iloc[:2], chosen.iloc[:2], empty, empty, 1.0, 0)
-    assert diverged_models(ok) == []
+    assert diverged_models(ok) == [] and partly_diverged_models(ok) == []
+    # the pilot tried more LRs: one that trained means the selected LR, not every LR, failed
+    pilot = chosen.iloc[2:].assign(seed=100, status=["diverged", "ok"], **{"train.lr": [0.025, 0.0125]})
+    wider = Study("toy", "smoke", "model.depth", pd.concat([chosen, pilot]), chosen, empty, empty, 1.0, 0)
+    assert diverged_models(wider) == ["MLP-8 at its selected LR 0.05"]
+    failed = pilot.assign(status="diverged")
+    wider = Study("toy", "smoke", "model.depth", pd.concat([chosen, failed]), chosen, empty, empty, 1.0, 0)
+    assert diverged_models(wider) == ["MLP-8 at every LR tried (3 LRs, 0.0125–0.05)"]
+    partly = chosen.assign(status=["ok", "diverged", "diverged", "diverged"])
+    mixed = Study("toy", "smoke", "model.depth", partly, partly, empty, empty, 1.0, 0)
+    assert partly_diverged_models(mixed) == ["MLP-2: 1 of 2 seeds at LR 0.1"]
     table = model_table(study)
     assert table["diverged"].tolist() == [0, 2] and table["final train loss"].iloc[0] == "0.600 ± 0.141"
     from gradconf.studies import compute_description
@@ -181,3 +191,21 @@ def test_a_one_lr_grid_under_a_pilot_is_labelled_fixed(tmp_path, real_data_root)
                     grid={"model.depth": [1], "seed": [0], "train.lr": [0.05, 0.1]}, **kw)
     assert set(two.chosen["lr_rule"]) == {"pilot seed 100"} and pilot_table(two) is not None
     assert (two.runs["seed"] == 100).sum() >= 2 and set(two.chosen["seed"]) == {0}
+
+
+@pytest.mark.parametrize("every, dense_after", [(1, 1.0), (10, 1.0), (10, 0.9), (4, 0.75), (5, 0.0)])
+def test_the_measurement_schedule_in_words_matches_the_measured_epochs(every, dense_after):
+    from gradconf.studies import measure_schedule_text
+    from gradconf.train import MeasureConfig, TrainConfig, is_measured
+
+    train, measure = TrainConfig(epochs=60), MeasureConfig(every=every, dense_after=dense_after)
+    measured = [e for e in range(1, 61) if is_measured(e, train, measure)]
+    text = measure_schedule_text(every, dense_after)
+    if text == "every epoch":
+        assert measured == list(range(1, 61))
+    elif text.endswith("and at the last"):
+        assert measured == sorted({*range(every, 61, every), 60})
+    else:
+        after = int(dense_after * 60)
+        assert measured == sorted({*range(every, 61, every), *range(after + 1, 61)})
+        assert f"after {100 * dense_after:g} %" in text
