@@ -304,6 +304,11 @@ def describe_test(cid: str, x_label: str = "x") -> str:
 # judging runs: gates, then the claim's test
 # ----------------------------------------------------------------------------------------------
 
+def _capital(text: str) -> str:
+    """``text`` with its first letter upper-case (it starts a sentence after the gate's notes)."""
+    return text[:1].upper() + text[1:]
+
+
 def _fmt(v: Any) -> str:
     return f"{v:g}" if isinstance(v, float) else str(v)
 
@@ -398,7 +403,10 @@ def gate(frame: pd.DataFrame, group: str, cid: str, *, label: str, unit: str = "
     note = "; ".join(notes) + ". " if notes else ""
     if len(left) < 2 or (kind == "best" and c["target"] not in left):
         reason = "regime not reached" if untrained else "diverged"
-        return Gated(kept, note, reason, note + f"Fewer than 2 usable values of {label} (or not the target) remain.")
+        left_text = ", ".join(_fmt(v) for v in left) or "none"
+        why = (f"the target {c['target']} is not among those left ({left_text})" if kind == "best" and len(left) >= 2
+               else f"fewer than 2 values of {label} are left to compare ({left_text})")
+        return Gated(kept, note, reason, note + _capital(why) + ".")
     # a model excluded above (diverged, untrained) takes no part, so where its LR sits cannot matter
     if "lr_at_edge" in kept and kept["lr_at_edge"].fillna(False).astype(bool).any():
         edge = [_fmt(v) for v in sorted(set(kept.loc[kept["lr_at_edge"].fillna(False).astype(bool), group]))]
@@ -450,7 +458,7 @@ def judge_axis(frame: pd.DataFrame, x: str, cid: str, *, x_label: str, unit: str
     (x0, v0), (x1, v1) = groups[0], groups[-1]
     n = sorted({len(v) for _, v in groups})
     n_text = f"{n[0]}" if len(n) == 1 else f"{n[0]}–{n[-1]}"
-    evidence = (f"{g.notes}{c['what']} goes from {_pm(v0, digits)} at {x_label} = {_fmt(x0)} to {_pm(v1, digits)} at "
+    evidence = (f"{g.notes}{_capital(c['what'])} goes from {_pm(v0, digits)} at {x_label} = {_fmt(x0)} to {_pm(v1, digits)} at "
                 f"{x_label} = {_fmt(x1)} (mean ± std over {n_text} {unit}s, {len(groups)} values); slope per "
                 f"doubling{' of the log' if log else ''} {shown.text(digits)}.")
     return Verdict(c["claim"], label, evidence, test)
@@ -501,7 +509,7 @@ def judge_best(frame: pd.DataFrame, group: str, cid: str, *, where: str, unit: s
     # every rival's margin: the test needs all of them, and the decisive one is the weakest bound, not
     # the smallest estimate (a noisy rival can be far behind and still not significantly so)
     margins = "; ".join(f"vs {k} {diffs[k].text(digits)}" for k in sorted(diffs, key=lambda k: diffs[k].lo))
-    evidence = (f"{g.notes}{c['what']} ({where}) is {_pm(target, digits)} for {c['target']}; {others} (mean ± std "
+    evidence = (f"{g.notes}{_capital(c['what'])} ({where}) is {_pm(target, digits)} for {c['target']}; {others} (mean ± std "
                 f"over {unit}s). Margins in the claimed direction, weakest lower bound first: {margins}.")
     return Verdict(c["claim"], label, evidence, test)
 
@@ -673,6 +681,19 @@ def verdict_table(protocols: dict[str, dict[str, Verdict]]) -> pd.DataFrame:
                         index=pd.Index(ids, name="id"))
 
 
+def changed_verdicts_text(table: pd.DataFrame) -> str:
+    """One sentence on a two-protocol :func:`verdict_table`: which claims changed label from the second
+    protocol (the earlier one) to the first, or that none did."""
+    if table.shape[1] != 3:
+        raise ValueError(f"expected a claim column and two protocols, got columns {list(table.columns)}")
+    now, before = table.columns[1], table.columns[2]
+    changed = table[table[now] != table[before]]
+    if changed.empty:
+        return f"No claim changed its label between {before} and {now}."
+    parts = "; ".join(f"{cid}: {row[before]} → {row[now]}" for cid, row in changed.iterrows())
+    return f"{len(changed)} of {len(table)} claims changed label from {before} to {now}: {parts}."
+
+
 VARIANTS: dict[tuple[bool, bool], str] = {(False, False): "plain", (False, True): "+skip", (True, False): "+BN",
                                           (True, True): "+skip+BN"}
 
@@ -688,12 +709,12 @@ def with_variants(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def variant_verdicts(study: Any) -> dict[str, Verdict]:
-    """The Fig. 4 claims (``bn_skip_*``): depth trends of the plain, +skip and +BN variants, and
-    +skip+BN against the other variants at the largest depth."""
+    """The Fig. 4 claims (``bn_skip_*``): depth trends of the plain, +skip and +BN variants, no trend for
+    +skip+BN, and +skip+BN against the other variants at the largest depth."""
     frame = with_variants(study.chosen)
     verdicts: dict[str, Verdict] = {}
     for cid, variant in (("bn_skip_plain_min_cos", "plain"), ("bn_skip_skip_min_cos", "+skip"),
-                         ("bn_skip_bn_min_cos", "+BN")):
+                         ("bn_skip_bn_min_cos", "+BN"), ("bn_skip_both_flat", "+skip+BN")):
         verdicts[cid] = judge_axis(frame[frame["variant"] == variant], study.axis, cid, x_label="β")
     depth = frame[study.axis].max()
     deepest = frame[frame[study.axis] == depth]

@@ -321,3 +321,13 @@ def test_a_best_verdict_names_the_decisive_rival_first():
     assert verdict.label == "inconclusive"
     margins = verdict.evidence.split("weakest lower bound first: ")[1]
     assert margins.index("vs plain") < margins.index("vs +BN")
+
+
+def test_changed_verdicts_names_each_claim_whose_label_moved():
+    a = {"x": V.Verdict("claim x", "reproduced", "e", "t"), "y": V.Verdict("claim y", "inconclusive", "e", "t")}
+    b = {"x": V.Verdict("claim x", "inconclusive", "e", "t"), "y": V.Verdict("claim y", "inconclusive", "e", "t")}
+    table = V.verdict_table({"pilot": a, "fixed": b})
+    assert V.changed_verdicts_text(table) == "1 of 2 claims changed label from fixed to pilot: x: inconclusive → reproduced."
+    assert V.changed_verdicts_text(V.verdict_table({"pilot": a, "fixed": a})).startswith("No claim changed")
+    with pytest.raises(ValueError, match="two protocols"):
+        V.changed_verdicts_text(V.verdict_table({"pilot": a}))
