@@ -32,6 +32,7 @@ scale_preset = None
 fixed_lr = None
 
 # %% tags=["hide-input"]
+import numpy as np
 from IPython.display import Markdown, display
 
 from gradconf.book import notebook_parameters
@@ -40,7 +41,8 @@ from gradconf.figures import (fit_figure, matched_loss_figure, plateau_figure, s
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, epochs_to_loss, image_study,
                               model_table, pilot_table, scale_description, schedule_study, schedule_table)
-from gradconf.verdicts import reached_regime, regime_description, study_verdicts, verdict_table
+from gradconf.verdicts import (changed_verdicts_text, reached_regime, regime_description, regime_reference_loss,
+                               settings, study_verdicts, verdict_table)
 
 P = notebook_parameters("cnn_depth", preset, depths=depths, seeds=seeds, lrs=lrs, epochs=epochs, n_train=n_train,
                         matched_loss=matched_loss, plateau_loss=plateau_loss, scale_preset=scale_preset,
@@ -91,6 +93,9 @@ glue_text("cheapest", f"{schedule_label(trained.iloc[0])} ({trained.iloc[0]['pas
           if len(trained) else "none of the schedules tried")
 glue_text("n_schedules", str(len(candidates)))
 glue_text("n_schedules_trained", str(len(trained)))
+glue_text("scale_threshold", f"{settings()['trained_loss_fraction'] * regime_reference_loss(scale.chosen).mean():.2f}")
+glue_text("scale_pairs", f"{int(scale.chosen['measure.n_pairs'].iloc[0])} pairs of "
+                         f"{int(scale.chosen['measure.batch_size'].iloc[0])}")
 
 # %% [markdown]
 # ```{glue:figure} fig_schedules
@@ -98,7 +103,9 @@ glue_text("n_schedules_trained", str(len(trained)))
 #
 # CNN-16-2 on {glue:text}`dataset` (16 × 16, stages of 8ℓ/16ℓ/32ℓ), one seed per schedule, preset
 # {glue:text}`preset` of the `cnn_scale` sweep; training loss per epoch (a) and per SGD step (b), log
-# scale. Dashed: the trained-regime threshold (a quarter of the loss at initialisation, capped at ln 10). 10 pairs of 128 measured (not shown here).
+# scale. Dashed: the trained-regime threshold, a quarter of the smaller of the initial loss and ln 10
+# (mean over runs: {glue:text}`scale_threshold`). These runs measured {glue:text}`scale_pairs` per
+# measured epoch; their cosines are not used here.
 # ```
 #
 # Of {glue:text}`n_schedules` schedules tried, {glue:text}`n_schedules_trained` reached the trained
@@ -117,6 +124,21 @@ glue_figure("fig_depth_matched", matched_loss_figure({"depth β": study}, P["mat
 glue_figure("fig_depth_plateau", plateau_figure(study, "depth β", P["plateau_loss"]))
 glue_text("matched_loss", f"{P['matched_loss']:g}")
 glue_text("plateau_loss", f"{P['plateau_loss']:g}")
+reached = reached_regime(study.chosen).groupby(study.chosen[study.axis]).all()
+trained_depths = [int(v) for v, ok in reached.items() if ok]
+untrained = [f"β = {v}" for v, ok in reached.items() if not ok]
+glue_text("untrained_depths", (", ".join(untrained) + " did not reach the trained regime in every seed "
+                               "(their cosines are measured on networks that had not fitted the training set)")
+          if untrained else "every depth reached the trained regime")
+glue_text("fitted_depths", ", ".join(f"β = {v}" for v in trained_depths) or "no depth")
+if len(trained_depths) >= 2:
+    span = np.log2(max(trained_depths) / min(trained_depths))
+    glue_text("judged_span", f"The confusion claims are judged on {', '.join(f'β = {v}' for v in trained_depths)} "
+                             f"only: {span:.2f} doublings of depth, against {np.log2(max(study.values) / min(study.values)):.2f} "
+                             "in the grid. A label of *inconclusive* across so short a span is a test with little "
+                             "power, not evidence against the paper.")
+else:
+    glue_text("judged_span", "Fewer than two depths reached the trained regime, so the confusion claims are not tested.")
 plateau = epochs_to_loss(study, P["plateau_loss"])
 glue_text("plateau_never", ", ".join(f"β = {v}" for v in sorted(set(plateau.loc[~plateau["reached"], study.axis])))
           or "none")
@@ -126,19 +148,21 @@ glue_text("plateau_never", ", ".join(f"β = {v}" for v in sorted(set(plateau.loc
 # :name: fig-cnn-depth
 #
 # CNN-β-2 on {glue:text}`dataset`, preset {glue:text}`preset`: {glue:text}`scale`. Each depth is shown
-# at its selected learning rate. (a) training loss per epoch (epoch mean, from epoch 1), mean ± std over seeds; (b) minimum cosine at the
-# last epoch, mean ± std (black) and single seeds (red); (c) KDE of the last epoch's cosines pooled over
-# seeds; (d) minimum cosine at each measured epoch. The paper shows (a)–(c) after 200 epochs on the
-# full training set with 100 pairs of size 128 and 5 seeds.
+# at its selected learning rate ({glue:text}`lr_choice`), seeds 0–2. (a) training loss per epoch (epoch
+# mean, from epoch 1), mean ± std over seeds; (b) minimum cosine at the last epoch, mean ± std (black)
+# and single seeds (red); (c) KDE of the last epoch's cosines pooled over seeds (Gaussian kernel,
+# Scott's bandwidth); (d) minimum cosine at each measured epoch. {glue:text}`untrained_depths`. The
+# paper shows (a)–(c) after 200 epochs on the full training set with 100 pairs of size 128.
 # ```
 #
 # ```{glue:figure} fig_depth_fit
 # :name: fig-cnn-depth-fit
 #
-# The fit beside the confusion, per measured epoch (mean ± std over seeds): (a) training loss, (b) and
-# (c) the probe set's ‖G‖ and gradient noise scale from its exact per-example Gram (presets with a
-# probe; the `gpu` preset has one of 1,024 images), (d) minimum minibatch cosine against training loss,
-# so that models are compared at matched fit by reading vertically.
+# The fit beside the confusion, same runs as {ref}`the depth figure <fig-cnn-depth>` ({glue:text}`dataset`, preset
+# {glue:text}`preset`), per measured epoch (mean ± std over seeds): (a) training loss, (b) and (c) the
+# probe set's ‖G‖ and gradient noise scale from its exact per-example Gram, (d) minimum minibatch cosine
+# against training loss, so that models are compared at matched fit by reading vertically. The paper
+# reports neither ‖G‖ nor the noise scale.
 # ```
 #
 # ```{glue:figure} fig_depth_matched
@@ -146,15 +170,17 @@ glue_text("plateau_never", ", ".join(f"β = {v}" for v in sorted(set(plateau.loc
 #
 # Models compared at matched fit: the minimum minibatch cosine (top) and the minimum per-example cosine
 # on the probe set (bottom) of each run at its first measured epoch with training loss ≤
-# {glue:text}`matched_loss`, against depth (mean ± std over seeds, dots are seeds). Runs that never got
-# there are absent and counted in the title.
+# {glue:text}`matched_loss`, against depth (mean ± std over seeds, dots are seeds; a depth with one seed
+# there has no band). Runs that never got there are absent and counted in the title. Same runs as
+# {ref}`the depth figure <fig-cnn-depth>`; descriptive, not judged (the paper compares at the end of training).
 # ```
 #
 # ```{glue:figure} fig_depth_plateau
 # :name: fig-cnn-depth-plateau
 #
 # How long each depth sits on its initial plateau: the first epoch with training loss ≤
-# {glue:text}`plateau_loss` ({glue:text}`lr_choice`). Seeds that never got there: {glue:text}`plateau_never`.
+# {glue:text}`plateau_loss` ({glue:text}`lr_choice`), same runs as {ref}`the depth figure <fig-cnn-depth>`. Seeds that
+# never got there: {glue:text}`plateau_never`. Descriptive, not judged; the paper does not report it.
 # ```
 #
 # Parameter counts, selected learning rates, and final metrics (mean ± std over seeds):
@@ -182,11 +208,13 @@ if P["fixed_lr"] is not None:  # the same stored runs as before the pilot existe
     fixed_name = f"one fixed LR {P['fixed_lr']:g}"
     comparison = verdict_table({"per-model LR (these runs)": verdicts,
                                 fixed_name: study_verdicts(fixed, claims, x_label="β")})
+    glue_text("verdicts_changed", changed_verdicts_text(comparison))
     glue_text("fixed_lr_text", f"Before the LR pilot, this chapter trained every depth at {fixed_name}. "
                                f"Judged by the same rules, those runs give (regime: {regime_description(fixed.chosen)}):")
 else:
     comparison = None
     glue_text("fixed_lr_text", "This preset has no earlier fixed-LR runs to compare with.")
+    glue_text("verdicts_changed", "")
 
 # %% [markdown]
 # ```{admonition} Verdict (computed from the runs above)
@@ -199,6 +227,12 @@ else:
 # Regime of these runs: {glue:text}`regime`. {glue:text}`verdict_rules`
 # ```
 #
+# **Reading the verdicts.** {glue:text}`judged_span` The loss claim is judged on every depth that did
+# not diverge: trained or not, a deeper network that ends at a higher loss trained more slowly. Its
+# label says the deeper networks did not train as far within a budget chosen so that β = 16 trains
+# (the schedule section above); that is the paper's direction, but the size of the effect comes from
+# that budget, not from the paper's protocol.
+#
 # **The learning rate changed after we saw results.** {glue:text}`fixed_lr_text`
 
 # %% tags=["hide-input"]
@@ -207,17 +241,19 @@ if comparison is not None:
     display(model_table(fixed))
 
 # %% [markdown]
-# The verdict box above, and the summary, use the per-model LRs; this table is here so that a reader
-# can see what that change did. The per-model rule is the paper's (§7) and the one this book already
-# used for its MNIST and deep linear sweeps.
+# {glue:text}`verdicts_changed` The verdict box above, and the summary, use the per-model LRs; this
+# table is here so that a reader can see what that change did. The per-model rule is the paper's (§7)
+# and the one this book already used for its MNIST MLP sweeps and for the deep linear nets of
+# {doc}`orthogonal_init`.
 #
 # ## How this differs from the paper
 #
 # - **Scale.** The `book` preset trains on 2,048 images pooled to 16 × 16, with stages of half the
 #   paper's channels, for 60 epochs of batch 32 without augmentation (the schedule chosen above), against
-#   the paper's 200 epochs of batch 128 on 50,000 augmented 32 × 32 images. A network that fits 2,048
-#   images is near its noise floor at the end, as the paper's are, but it has memorised a small set:
-#   its test accuracy (table) is far below the paper's.
+#   the paper's 200 epochs of batch 128 on 50,000 augmented 32 × 32 images. The depths that fit the
+#   2,048 images ({glue:text}`fitted_depths`) are near their noise floor at the end, as the paper's
+#   networks are, but they have memorised a small set: their test accuracy (table) is far below the
+#   paper's. The deeper ones did not fit it within the budget.
 # - **Which depths trained.** The verdicts about confusion at the end of training are judged only on the
 #   depths that reached the trained regime (stated in each verdict); how long each depth needs to
 #   leave its plateau is shown instead of being judged.
