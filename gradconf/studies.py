@@ -433,6 +433,56 @@ def measure_schedule_text(every: int, dense_after: float) -> str:
     return f"every {every} epochs and at every epoch after {100 * dense_after:g} % of training"
 
 
+# the protocol fields in which a preset may differ from the paper's, in the order a reader compares them
+PROTOCOL_FIELDS: tuple[tuple[str, str], ...] = (
+    ("n_train", "training images"), ("downsample", "image side"), ("model.base_channels", "first-stage channels per ℓ"),
+    ("train.epochs", "epochs"), ("train.batch_size", "batch"), ("train.augment", "flip/crop augmentation"),
+    ("measure.n_pairs", "minibatch pairs per measurement"), ("measure.batch_size", "size of each minibatch"),
+    ("schedule", "measured"), ("seeds", "judged seeds"),
+)
+
+
+def _protocol(values: dict[str, Any], dataset: str) -> dict[str, str]:
+    side = DATASET_NAMES[dataset][1]
+    n = values["n_train"]
+    return {
+        "n_train": "all" if n is None or (isinstance(n, float) and math.isnan(n)) else f"{int(n):,}",
+        "downsample": f"{side // int(values['downsample'])}" if side else "—",
+        "model.base_channels": f"{int(values['model.base_channels'])}",
+        "train.epochs": f"{int(values['train.epochs'])}",
+        "train.batch_size": f"{int(values['train.batch_size'])}",
+        "train.augment": "yes" if bool(values["train.augment"]) else "no",
+        "measure.n_pairs": f"{int(values['measure.n_pairs'])}",
+        "measure.batch_size": f"{int(values['measure.batch_size'])}",
+        "schedule": measure_schedule_text(int(values["measure.every"]), float(values["measure.dense_after"])),
+        "seeds": f"{int(values['seeds'])}",
+    }
+
+
+def protocol_differences(study: Study) -> list[str]:
+    """How the protocol of ``study`` differs from its sweep's ``paper`` preset (the paper's protocol as far
+    as it is known, sweeps.yaml), one ``"<field>: <ours> (paper: <theirs>)"`` per field of
+    :data:`PROTOCOL_FIELDS` that differs. The learning rate is left out: each chapter states its rule."""
+    from .experiment import flatten_config
+
+    paper = [flatten_config(c.to_dict()) for c in sweep_configs(study.sweep, "paper")]
+    theirs = {**paper[0], "seeds": len({c["seed"] for c in paper})}
+    ours = {f: study.config_value(f) for f, _ in PROTOCOL_FIELDS if f not in ("schedule", "seeds")}
+    ours.update({"measure.every": study.config_value("measure.every"),
+                 "measure.dense_after": study.config_value("measure.dense_after"), "seeds": len(study.seeds)})
+    dataset = study.config_value("dataset")
+    a, b = _protocol(ours, dataset), _protocol(theirs, theirs["dataset"])
+    return [f"{label}: {a[f]} (paper: {b[f]})" for f, label in PROTOCOL_FIELDS if a[f] != b[f]]
+
+
+def protocol_text(study: Study) -> str:
+    """:func:`protocol_differences` as one sentence for a chapter's "How this differs" section."""
+    diffs = protocol_differences(study)
+    if not diffs:
+        return f"At preset {study.preset} the runs follow the paper's protocol as far as it is known."
+    return f"At preset {study.preset}, against the paper's protocol as far as it is known: {'; '.join(diffs)}."
+
+
 def scale_description(study: Study) -> str:
     """One sentence with the dataset, its size, the schedule, LR grid, seeds and measurement of a study."""
     c = study.config_value

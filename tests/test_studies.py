@@ -209,3 +209,22 @@ def test_the_measurement_schedule_in_words_matches_the_measured_epochs(every, de
         after = int(dense_after * 60)
         assert measured == sorted({*range(every, 61, every), *range(after + 1, 61)})
         assert f"after {100 * dense_after:g} %" in text
+
+
+def test_protocol_differences_compare_a_preset_with_the_paper_preset():
+    from gradconf.experiment import flatten_config
+    from gradconf.studies import Study, protocol_differences, protocol_text
+    from gradconf.sweeps import sweep_configs
+
+    def study_at(preset):
+        frame = pd.DataFrame([flatten_config(c.to_dict()) for c in sweep_configs("cnn_depth", preset)])
+        empty = pd.DataFrame()
+        return Study("cnn_depth", preset, "model.depth", frame, frame, empty, empty, 0.0, 0)
+
+    assert protocol_differences(study_at("paper")) == []
+    assert protocol_text(study_at("paper")).startswith("At preset paper the runs follow the paper's protocol")
+    book = protocol_differences(study_at("book"))
+    assert "epochs: 60 (paper: 200)" in book and "image side: 16 (paper: 32)" in book
+    assert "training images: 2,048 (paper: all)" in book and "flip/crop augmentation: no (paper: yes)" in book
+    gpu = protocol_differences(study_at("gpu"))  # full data at 32 x 32 with augmentation, 60 epochs
+    assert "epochs: 60 (paper: 200)" in gpu and not any(d.startswith(("training images", "image side")) for d in gpu)
