@@ -40,7 +40,7 @@ from gradconf.book import notebook_parameters
 from gradconf.figures import fit_figure, variant_figure
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, diverged_models, image_study,
-                              model_table, partly_diverged_models, pilot_table, scale_description)
+                              model_table, partly_diverged_models, pilot_table, protocol_text, scale_description)
 from gradconf.verdicts import changed_verdicts_text, regime_description, variant_verdicts, verdict_table, with_variants
 
 P = notebook_parameters("bn_skip", preset, depths=depths, seeds=seeds, lrs=lrs, epochs=epochs, n_train=n_train,
@@ -55,6 +55,8 @@ glue_text("scale", scale_description(study))
 glue_text("channels", channel_description(study))
 glue_text("bn_mode", study.config_value("measure.bn_mode"))
 glue_text("compute", compute_description(study))
+glue_text("protocol", protocol_text(study))
+glue_text("depths_text", ", ".join(str(v) for v in study.values))
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
@@ -236,9 +238,9 @@ if comparison is not None:
 #
 # ## How this differs from the paper
 #
-# - **Depths and scale.** Two depths on 2,048 pooled images for 60 epochs (stated above), against the
-#   paper's eight depths up to 100 trained for 200 epochs on the full set. Whether BN and skips keep
-#   confusion low at β = 100 is left to the `paper` preset.
+# - **Depths and protocol.** β = {glue:text}`depths_text`, against the paper's eight depths up to
+#   100. {glue:text}`protocol` Whether BN and skips keep confusion low at β = 100 is left to the `paper`
+#   preset.
 # - **LR.** Each model at its own LR, chosen on a pilot seed (rule above; LRs tried: {glue:text}`lrs_tried`).
 #   A choice on the grid's edge extends it, up to four times at the `book` preset (`lr_pilot.extend` in
 #   `sweeps.yaml`). The pilot was added after the fixed-LR results had been seen; both are shown above.

@@ -40,7 +40,8 @@ from gradconf.figures import (fit_figure, matched_loss_figure, plateau_figure, s
                               sweep_figure)
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, epochs_to_loss, image_study,
-                              model_table, pilot_table, scale_description, schedule_study, schedule_table)
+                              model_table, pilot_table, protocol_text, scale_description, schedule_study,
+                              schedule_table)
 from gradconf.verdicts import (changed_verdicts_text, reached_regime, regime_description, regime_reference_loss,
                                settings, study_verdicts, verdict_table)
 
@@ -56,6 +57,10 @@ glue_text("dataset", DATASET_NAMES[dataset][0])
 glue_text("scale", scale_description(study))
 glue_text("channels", channel_description(study))
 glue_text("compute", compute_description(study))
+glue_text("protocol", protocol_text(study))
+probe = int(study.config_value("measure.probe_size") or 0)
+glue_text("probe", f"the exact per-example Gram of a {probe:,}-image probe set at each measured epoch" if probe
+          else "no probe Gram at this preset")
 lr_pilot = pilot_table(study)
 glue_text("lr_choice", "one fixed LR for every depth" if lr_pilot is None
           else f"each depth at its LR, selected on {study.chosen['lr_rule'].iloc[0]}")
@@ -68,8 +73,8 @@ glue_text("lr_selected", ", ".join(f"β = {b}: {lr:g}" for b, lr in selected_lrs
 print(f"dataset: {DATASET_NAMES[dataset][0]}; depths {study.values}; seeds {study.seeds}")
 
 # %% [markdown]
-# **Data and scale (preset {glue:text}`preset`).** {glue:text}`scale`; {glue:text}`channels`; a
-# 512-image probe set's exact per-example Gram at each measured epoch where the preset has one.
+# **Data and scale (preset {glue:text}`preset`).** {glue:text}`scale`; {glue:text}`channels`;
+# {glue:text}`probe`.
 # Summed compute: {glue:text}`compute` (recorded wall time, runs sharing 2 CPU cores). Regime:
 # {glue:text}`regime`. The paper's protocol (200 epochs on 50,000 images at 32 × 32) is the
 # `paper` preset, and the `gpu` preset runs it at 60 epochs on a GPU ({doc}`differences`).
@@ -248,19 +253,17 @@ if comparison is not None:
 #
 # ## How this differs from the paper
 #
-# - **Scale.** The `book` preset trains on 2,048 images pooled to 16 × 16, with stages of half the
-#   paper's channels, for 60 epochs of batch 32 without augmentation (the schedule chosen above), against
-#   the paper's 200 epochs of batch 128 on 50,000 augmented 32 × 32 images. The depths that fit the
-#   2,048 images ({glue:text}`fitted_depths`) are near their noise floor at the end, as the paper's
-#   networks are, but they have memorised a small set: their test accuracy (table) is far below the
-#   paper's. The deeper ones did not fit it within the budget.
+# - **Protocol.** {glue:text}`protocol` The depths that fit their training set
+#   ({glue:text}`fitted_depths`) are near their noise floor at the end, as the paper's networks are; on
+#   a small training set that means memorising it, and test accuracy (table) falls far below the
+#   paper's. The other depths did not fit it within the budget.
 # - **Which depths trained.** The verdicts about confusion at the end of training are judged only on the
 #   depths that reached the trained regime (stated in each verdict); how long each depth needs to
 #   leave its plateau is shown instead of being judged.
-# - **Measurement.** 50 pairs of size-32 minibatches (the training batch) per measured epoch, against
-#   the paper's 100 pairs of 128: the minimum over fewer pairs is a less extreme statistic, and smaller
-#   batches give noisier gradients and lower cosines ({doc}`measurement`), so our minima are comparable
-#   across depths but not in value with the paper's. Pairs are disjoint minibatches of training images.
+# - **Measurement.** Where the pairs are fewer or the minibatches smaller than the paper's (above), the
+#   minimum over fewer pairs is a less extreme statistic, and smaller batches give noisier gradients and
+#   lower cosines ({doc}`measurement`), so our minima are comparable across depths but not in value with
+#   the paper's. Pairs are disjoint minibatches of training images.
 # - **LR.** LRs tried: {glue:text}`lr_grid`; {glue:text}`lr_choice` (selected: {glue:text}`lr_selected`).
 #   The paper tunes the initial LR per model on a logarithmic grid it does not state, keeping the run
 #   with the lowest training loss; we choose on a pilot seed that is never judged, so that the choice

@@ -38,7 +38,7 @@ from gradconf.figures import fit_figure, matched_loss_figure, plateau_figure, sw
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
 from gradconf.verdicts import regime_description, study_verdicts
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, image_study,
-                              model_table, scale_description)
+                              model_table, protocol_text, scale_description)
 
 P = notebook_parameters("cnn_width", preset, widths=widths, seeds=seeds, lrs=lrs, epochs=epochs, n_train=n_train,
                         matched_loss=matched_loss, plateau_loss=plateau_loss)
@@ -51,6 +51,7 @@ glue_text("dataset", DATASET_NAMES[dataset][0])
 glue_text("scale", scale_description(study))
 glue_text("channels", channel_description(study))
 glue_text("compute", compute_description(study))
+glue_text("protocol", protocol_text(study))
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
@@ -131,15 +132,13 @@ record_verdicts("cnn_width", verdicts, regime_description(study.chosen))
 #
 # ## How this differs from the paper
 #
-# - **Scale.** The `book` preset trains on 2,048 images pooled to 16 × 16, with stages of half the
-#   paper's channels, for 60 epochs of batch 32 without augmentation (the schedule chosen in
-#   {doc}`cnn_depth`), against the paper's 200 epochs of batch 128 on 50,000 augmented 32 × 32 images.
-#   The networks fit their small training set, as the paper's fit theirs, but test accuracy (table) is
-#   far below the paper's.
-# - **Measurement.** 50 pairs of size-32 minibatches (the training batch) per measured epoch, against
-#   the paper's 100 pairs of 128: the minimum over fewer pairs is a less extreme statistic, and smaller
-#   batches give noisier gradients and lower cosines ({doc}`measurement`), so our minima are comparable
-#   across widths but not in value with the paper's. Pairs are disjoint minibatches of training images.
+# - **Protocol.** {glue:text}`protocol` The regime line above says which widths fit their training
+#   set, as the paper's networks fit theirs; on a small training set that means memorising it, and test
+#   accuracy (table) falls far below the paper's.
+# - **Measurement.** Where the pairs are fewer or the minibatches smaller than the paper's (above), the
+#   minimum over fewer pairs is a less extreme statistic, and smaller batches give noisier gradients and
+#   lower cosines ({doc}`measurement`), so our minima are comparable across widths but not in value with
+#   the paper's. Pairs are disjoint minibatches of training images.
 # - **LR.** One fixed LR for every width (stated above), where the paper tunes it per model. The depth
 #   and BN/skip chapters now choose each model's LR on a pilot seed that is never judged; this chapter's
 #   pilot is being computed, and until it is complete the widths share the LR the CPU schedule was
