@@ -386,7 +386,8 @@ def gate(frame: pd.DataFrame, group: str, cid: str, *, label: str, unit: str = "
     trained = pd.Series(True, index=frame.index)
     if c.get("regime") == "trained":
         trained = reached_regime(frame, s["trained_loss_fraction"])
-    untrained = [_fmt(v) for v in sorted(set(frame.loc[usable & ~trained, group]))]
+    # a value already excluded as diverged is not listed again as untrained
+    untrained = [_fmt(v) for v in sorted(set(frame.loc[usable & ~trained, group])) if _fmt(v) not in diverged]
     good = (usable & trained).groupby(frame[group]).all()
     kept = frame[frame[group].isin(good[good].index)]
     notes = []
@@ -401,11 +402,16 @@ def gate(frame: pd.DataFrame, group: str, cid: str, *, label: str, unit: str = "
         notes.append(f"the verdict covers {label} = {', '.join(_fmt(v) for v in left)} only, not all "
                      f"{len(counts)} values")
     note = "; ".join(notes) + ". " if notes else ""
-    if len(left) < 2 or (kind == "best" and c["target"] not in left):
-        reason = "regime not reached" if untrained else "diverged"
-        left_text = ", ".join(_fmt(v) for v in left) or "none"
-        why = (f"the target {c['target']} is not among those left ({left_text})" if kind == "best" and len(left) >= 2
-               else f"fewer than 2 values of {label} are left to compare ({left_text})")
+    def enough(values: list[Any]) -> bool:
+        return len(values) >= 2 and (kind != "best" or c["target"] in values)
+
+    if not enough(left):
+        # the reason is divergence when divergence alone leaves too little; else the regime gate did it
+        stable = usable.groupby(frame[group]).all()
+        reason = "diverged" if not enough(sorted(stable[stable].index)) else "regime not reached"
+        left_text = f"only {', '.join(_fmt(v) for v in left)} is left" if len(left) == 1 else "none is left"
+        why = (f"the target {c['target']} is not among those left ({', '.join(_fmt(v) for v in left)})"
+               if kind == "best" and len(left) >= 2 else f"fewer than 2 values of {label} remain to compare: {left_text}")
         return Gated(kept, note, reason, note + _capital(why) + ".")
     # a model excluded above (diverged, untrained) takes no part, so where its LR sits cannot matter
     if "lr_at_edge" in kept and kept["lr_at_edge"].fillna(False).astype(bool).any():

@@ -331,3 +331,18 @@ def test_changed_verdicts_names_each_claim_whose_label_moved():
     assert V.changed_verdicts_text(V.verdict_table({"pilot": a, "fixed": a})).startswith("No claim changed")
     with pytest.raises(ValueError, match="two protocols"):
         V.changed_verdicts_text(V.verdict_table({"pilot": a}))
+
+
+def test_a_claim_emptied_by_divergence_says_diverged_not_regime():
+    rows = [{"model.depth": d, "seed": s, "status": "ok", "final_cos_min": -0.1 - 0.01 * s, "initial_train_loss": 2.3,
+             "final_train_loss": 0.1} for d in (16, 40) for s in range(3)]
+    frame = pd.DataFrame(rows)
+    assert V.judge_axis(frame, "model.depth", "bn_skip_skip_min_cos", x_label="β").label != "not tested"
+    untrained = frame.assign(final_train_loss=np.where(frame["model.depth"] == 40, 2.0, 0.1))
+    assert V.judge_axis(untrained, "model.depth", "bn_skip_skip_min_cos", x_label="β").reason == "regime not reached"
+    # one seed diverges at each depth, and the others did not train at 40: divergence alone empties the axis
+    both = untrained.copy()
+    both.loc[both.seed == 0, ["status", "final_cos_min"]] = ["diverged", np.nan]
+    verdict = V.judge_axis(both, "model.depth", "bn_skip_skip_min_cos", x_label="β")
+    assert verdict.reason == "diverged" and "none is left" in verdict.evidence
+    assert "β = 16, 40 excluded: a run diverged" in verdict.evidence and "regime not reached" not in verdict.evidence
