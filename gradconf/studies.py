@@ -492,6 +492,10 @@ def scale_description(study: Study) -> str:
         s = side // c("downsample")
         pooled = f", average-pooled to {s} × {s}"
     lrs = ", ".join(f"{v:g}" for v in sorted(study.runs["train.lr"].unique()))
+    fixed = "lr_rule" in study.chosen and len(study.chosen) and study.chosen["lr_rule"].iloc[0] == "fixed"
+    lr_text = (f"one initial LR, {lrs}, for every model" if fixed and study.runs["train.lr"].nunique() == 1 else
+               f"initial LR selected per model by final training loss{_lr_rule(study)} (LRs tried, over all "
+               f"models: {{{lrs}}})")
     decay = " and ".join(f"{100 * f:g} %" for f in c("train.lr_decay_at"))
     when = measure_schedule_text(int(c("measure.every")), float(c("measure.dense_after")))
     seeds = study.seeds
@@ -499,7 +503,7 @@ def scale_description(study: Study) -> str:
         f"{name} ({_fmt_count(c('n_train'), 'all')} training and {_fmt_count(c('n_test'), 'all')} test "
         f"images{pooled}); {c('train.epochs')} epochs of plain SGD with batch {c('train.batch_size')}"
         f"{'' if not c('train.augment') else ' and flip/crop augmentation'}, LR ÷ 10 after {decay} of "
-        f"training; initial LR selected per model from {{{lrs}}} by final training loss{_lr_rule(study)}; "
+        f"training; {lr_text}; "
         f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))}); "
         f"{c('measure.n_pairs')} pairs of size-{c('measure.batch_size')} minibatch gradients measured {when}"
     )
