@@ -140,8 +140,9 @@ if len(trained_depths) >= 2:
     span = np.log2(max(trained_depths) / min(trained_depths))
     glue_text("judged_span", f"The confusion claims are judged on {', '.join(f'β = {v}' for v in trained_depths)} "
                              f"only: {span:.2f} doublings of depth, against {np.log2(max(study.values) / min(study.values)):.2f} "
-                             "in the grid. A label of *inconclusive* across so short a span is a test with little "
-                             "power, not evidence against the paper.")
+                             "in the grid. A label of *inconclusive* across so short a span comes from a test with "
+                             "little power: evidence neither for nor against the paper, whatever the sign of "
+                             "its estimate.")
 else:
     glue_text("judged_span", "Fewer than two depths reached the trained regime, so the confusion claims are not tested.")
 plateau = epochs_to_loss(study, P["plateau_loss"])
@@ -184,7 +185,7 @@ glue_text("plateau_never", ", ".join(f"β = {v}" for v in sorted(set(plateau.loc
 # :name: fig-cnn-depth-plateau
 #
 # How long each depth sits on its initial plateau: the first epoch with training loss ≤
-# {glue:text}`plateau_loss` ({glue:text}`lr_choice`), same runs as {ref}`the depth figure <fig-cnn-depth>`. Seeds that
+# {glue:text}`plateau_loss` ({glue:text}`lr_choice`), same runs as {ref}`the depth figure <fig-cnn-depth>`. Depths with a seed that
 # never got there: {glue:text}`plateau_never`. Descriptive, not judged; the paper does not report it.
 # ```
 #
@@ -254,9 +255,9 @@ if comparison is not None:
 # ## How this differs from the paper
 #
 # - **Protocol.** {glue:text}`protocol` The depths that fit their training set
-#   ({glue:text}`fitted_depths`) are near their noise floor at the end, as the paper's networks are; on
-#   a small training set that means memorising it, and test accuracy (table) falls far below the
-#   paper's. The other depths did not fit it within the budget.
+#   ({glue:text}`fitted_depths`) end far below the chance loss (table); on a small training set that
+#   means memorising it, and test accuracy (table) falls far below the paper's. The other depths did
+#   not fit it within the budget.
 # - **Which depths trained.** The verdicts about confusion at the end of training are judged only on the
 #   depths that reached the trained regime (stated in each verdict); how long each depth needs to
 #   leave its plateau is shown instead of being judged.

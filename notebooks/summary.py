@@ -12,8 +12,9 @@
 # # Summary: which claims reproduce
 #
 # Every chapter judges the claims it checks from its own results, by the stated test of its kind
-# (`gradconf/verdicts.py`), and records each verdict with its evidence and its test. This page collects those records from the executed chapters of the same preset. Nothing
-# here is typed by hand: the table is rebuilt whenever a chapter changes. The claim numbers refer to
+# (`gradconf/verdicts.py`), and records each verdict with its evidence and its test. This page collects those records from the executed chapters of the same preset. The
+# counts and tables are not typed by hand: they are rebuilt whenever a chapter changes (the section on
+# what is not checked is prose). The claim numbers refer to
 # the reproduction checklist of our notes on the paper (§7 there); the wording of each claim lives in
 # `gradconf/claims.yaml`.
 
@@ -44,7 +45,8 @@ glue_text("not_tested_reasons", "; ".join(f"{n} {r}" for r, n in reasons.items()
 glue_text("n_claims", str(len(paper)))
 glue_text("n_sanity", str(int((table.role == "sanity").sum())))
 glue_text("n_own", str(int((table.role == "own").sum())))
-glue_text("chapters", str(table.chapter.nunique()))
+glue_text("chapters", str(paper.chapter.nunique()))
+glue_text("n_claim_ids", str(paper.id.nunique()))
 glue_text("verdict_rules", rules_text())
 glue_figure("fig_verdicts", verdict_figure(table))
 
@@ -53,8 +55,8 @@ glue_figure("fig_verdicts", verdict_figure(table))
 print(f"{len(table)} verdicts from {table.chapter.nunique()} chapters; {len(paper)} on claims of the paper")
 
 # %% [markdown]
-# At preset {glue:text}`preset`, {glue:text}`chapters` chapters judge {glue:text}`n_claims` claims of the
-# paper: **{glue:text}`n_reproduced` reproduced, {glue:text}`n_contradicted` contradicted,
+# At preset {glue:text}`preset`, {glue:text}`chapters` chapters give {glue:text}`n_claims` verdicts on
+# {glue:text}`n_claim_ids` distinct claims of the paper (a claim checked in two settings has two): **{glue:text}`n_reproduced` reproduced, {glue:text}`n_contradicted` contradicted,
 # {glue:text}`n_inconclusive` inconclusive and {glue:text}`n_not_tested` not tested**
 # (reasons: {glue:text}`not_tested_reasons`). Apart from those, {glue:text}`n_sanity` sanity checks
 # (identities, lemmas and bounds that hold by construction) and {glue:text}`n_own` of the book's own
