@@ -52,14 +52,17 @@ glue_text("scale", scale_description(study))
 glue_text("channels", channel_description(study))
 glue_text("compute", compute_description(study))
 glue_text("protocol", protocol_text(study))
+probe = int(study.config_value("measure.probe_size") or 0)
+glue_text("probe", f"the exact per-example Gram of a {probe:,}-image probe set at each measured epoch" if probe
+          else "no probe Gram at this preset")
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(f"dataset: {DATASET_NAMES[dataset][0]}; widths {study.values}; seeds {study.seeds}")
 
 # %% [markdown]
-# **Data and scale (preset {glue:text}`preset`).** {glue:text}`scale`; {glue:text}`channels`; a
-# 512-image probe set's exact per-example Gram at each measured epoch where the preset has one.
+# **Data and scale (preset {glue:text}`preset`).** {glue:text}`scale`; {glue:text}`channels`;
+# {glue:text}`probe`.
 # Summed compute: {glue:text}`compute` (recorded wall time, runs sharing 2 CPU cores). Regime:
 # {glue:text}`regime`. The schedule is the CPU scale chosen in {doc}`cnn_depth`, the cheapest one tried
 # in which CNN-16-2 trains; the paper's protocol is the `paper` preset, and the `gpu` preset runs it at
@@ -79,19 +82,21 @@ glue_text("plateau_loss", f"{P['plateau_loss']:g}")
 # :name: fig-cnn-width
 #
 # CNN-16-ℓ on {glue:text}`dataset`, preset {glue:text}`preset`: {glue:text}`scale`. Each width is shown
-# at its selected learning rate. (a) training loss per epoch (epoch mean, from epoch 1), mean ± std over seeds; (b) minimum cosine at the
-# last epoch, mean ± std (black) and single seeds (red); (c) KDE of the last epoch's cosines pooled over
-# seeds; (d) minimum cosine at each measured epoch. The paper shows (a)–(c) after 200 epochs on the
-# full training set with 100 pairs of size 128 and 5 seeds.
+# at its selected learning rate. (a) training loss per epoch (epoch mean, from epoch 1), mean ± std over
+# seeds; (b) minimum cosine at the last epoch, mean ± std (black) and single seeds (red); (c) KDE of the
+# last epoch's cosines pooled over seeds (Gaussian kernel, Scott's bandwidth); (d) minimum cosine at each
+# measured epoch. The paper shows (a)–(c) after 200 epochs on the full training set with 100 pairs of
+# size 128.
 # ```
 #
 # ```{glue:figure} fig_width_fit
 # :name: fig-cnn-width-fit
 #
-# The fit beside the confusion, per measured epoch (mean ± std over seeds): (a) training loss, (b) and
-# (c) the probe set's ‖G‖ and gradient noise scale from its exact per-example Gram (presets with a
-# probe; the `gpu` preset has one of 1,024 images), (d) minimum minibatch cosine against training loss,
-# so that models are compared at matched fit by reading vertically.
+# The fit beside the confusion, same runs as {ref}`the width figure <fig-cnn-width>` ({glue:text}`dataset`,
+# preset {glue:text}`preset`), per measured epoch (mean ± std over seeds): (a) training loss, (b) and (c)
+# the probe set's ‖G‖ and gradient noise scale from its exact per-example Gram, (d) minimum minibatch
+# cosine against training loss, so that models are compared at matched fit by reading vertically. The
+# paper reports neither ‖G‖ nor the noise scale.
 # ```
 #
 # ```{glue:figure} fig_width_matched
@@ -99,15 +104,18 @@ glue_text("plateau_loss", f"{P['plateau_loss']:g}")
 #
 # Models compared at matched fit: the minimum minibatch cosine (top) and the minimum per-example cosine
 # on the probe set (bottom) of each run at its first measured epoch with training loss ≤
-# {glue:text}`matched_loss`, against width (mean ± std over seeds, dots are seeds). Runs that never got
-# there are absent and counted in the title.
+# {glue:text}`matched_loss`, against width (mean ± std over seeds, dots are seeds; a width with one seed
+# there has no band). Runs that never got there are absent and counted in the title. Same runs as
+# {ref}`the width figure <fig-cnn-width>`; descriptive, not judged (the paper compares at the end of
+# training).
 # ```
 #
 # ```{glue:figure} fig_width_plateau
 # :name: fig-cnn-width-plateau
 #
 # How long each width sits on its initial plateau: the first epoch with training loss ≤
-# {glue:text}`plateau_loss` (one fixed LR for every width).
+# {glue:text}`plateau_loss` (one fixed LR for every width), same runs as {ref}`the width figure
+# <fig-cnn-width>`. Descriptive, not judged; the paper does not report it.
 # ```
 #
 # Parameter counts, selected learning rates, and final metrics (mean ± std over seeds):
