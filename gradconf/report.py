@@ -78,6 +78,40 @@ def record_verdicts(chapter: str, verdicts: dict, regime: str) -> None:
     glue_text(VERDICT_RECORDS, json.dumps(verdict_records(chapter, verdicts, regime), ensure_ascii=False))
 
 
+def record_fixed_lr_comparison(verdicts: dict, fixed_verdicts: dict | None = None, fixed_lr: float | None = None,
+                               fixed_regime: str = "", *, models: str = "model") -> Any:
+    """Glue ``fixed_lr_text`` and ``verdicts_changed`` for a chapter whose LR rule changed after results were
+    seen, and return the claims under both protocols side by side (:func:`gradconf.verdicts.verdict_table`),
+    or ``None`` (with texts saying so) when the preset has no earlier fixed-LR runs (``fixed_verdicts``)."""
+    from .verdicts import changed_verdicts_text, verdict_table
+
+    if fixed_verdicts is None:
+        glue_text("fixed_lr_text", "This preset has no earlier fixed-LR runs to compare with.")
+        glue_text("verdicts_changed", "")
+        return None
+    if fixed_lr is None:
+        raise ValueError("fixed_lr is required with fixed_verdicts")
+    name = f"one fixed LR {fixed_lr:g}"
+    table = verdict_table({"per-model LR (these runs)": verdicts, name: fixed_verdicts})
+    glue_text("verdicts_changed", changed_verdicts_text(table))
+    glue_text("fixed_lr_text", f"Before the LR pilot, this chapter trained every {models} at {name}. Judged by the "
+                               f"same rules, those runs give (regime: {fixed_regime}):")
+    return table
+
+
+def verdict_counts(table: Any) -> dict[str, Any]:
+    """What the summary counts in a verdict table (:func:`gradconf.verdicts.collect_verdicts`): the paper's
+    verdicts per label (``labels``, in the order of :data:`gradconf.verdicts.LABELS`), the reasons of those
+    not tested, how many verdicts, distinct claims and chapters that is, and the sanity checks and the book's
+    own claims counted apart."""
+    paper = table[table.role == "paper"]
+    reasons = paper[paper.label == "not tested"].reason.value_counts()
+    return {"labels": label_counts(table),
+            "reasons": "; ".join(f"{n} {r}" for r, n in reasons.items()) if len(reasons) else "none",
+            "verdicts": len(paper), "claim_ids": int(paper.id.nunique()), "chapters": int(paper.chapter.nunique()),
+            "sanity": int((table.role == "sanity").sum()), "own": int((table.role == "own").sum())}
+
+
 def label_counts(table: Any) -> dict[str, int]:
     """How many of the paper's claims (role ``paper``) in a verdict table (:func:`gradconf.verdicts.collect_verdicts`)
     carry each label, in the order of :data:`gradconf.verdicts.LABELS`."""
@@ -92,13 +126,9 @@ def verdict_counts_text(table: Any, preset: str) -> str:
     preset's: the paper's claims per label, the reasons of those not tested, and the sanity checks and the
     book's own claims listed apart. Used for the executions at preset ``gpu`` (book/gpu/), never mixed
     with the book preset's counts."""
-    counts = label_counts(table)
-    paper = table[table.role == "paper"]
-    reasons = paper[paper.label == "not tested"].reason.value_counts()
-    reasons_text = "; ".join(f"{n} {r}" for r, n in reasons.items()) if len(reasons) else "none"
-    labels = [f"{n} {label}" for label, n in counts.items()]
-    chapters = int(table.chapter.nunique())
-    return (f"At preset {preset}, {chapters} chapter{'' if chapters == 1 else 's'} judge{'s' if chapters == 1 else ''} "
-            f"{len(paper)} claims of the paper: **{', '.join(labels[:-1])} and {labels[-1]}** "
-            f"(reasons: {reasons_text}). Apart from those, {int((table.role == 'sanity').sum())} sanity checks and "
-            f"{int((table.role == 'own').sum())} of the book's own claims are listed below and not counted.")
+    c = verdict_counts(table)
+    labels = [f"{n} {label}" for label, n in c["labels"].items()]
+    return (f"At preset {preset}, {c['chapters']} chapter{'' if c['chapters'] == 1 else 's'} give"
+            f"{'s' if c['chapters'] == 1 else ''} {c['verdicts']} verdicts on {c['claim_ids']} distinct claims of the "
+            f"paper: **{', '.join(labels[:-1])} and {labels[-1]}** (reasons: {c['reasons']}). Apart from those, "
+            f"{c['sanity']} sanity checks and {c['own']} of the book's own claims are listed below and not counted.")

@@ -40,10 +40,10 @@ from IPython.display import Markdown, display
 
 from gradconf.book import notebook_parameters
 from gradconf.figures import fit_figure, variant_figure
-from gradconf.report import glue_figure, glue_text, record_verdicts, setup
+from gradconf.report import glue_figure, glue_text, record_fixed_lr_comparison, record_verdicts, setup
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, diverged_models, image_study,
                               model_table, partly_diverged_models, pilot_table, protocol_text, scale_description)
-from gradconf.verdicts import changed_verdicts_text, regime_description, variant_verdicts, verdict_table, with_variants
+from gradconf.verdicts import regime_description, variant_verdicts, with_variants
 
 P = notebook_parameters("bn_skip", preset, depths=depths, seeds=seeds, lrs=lrs, epochs=epochs, n_train=n_train,
                         fixed_lr=fixed_lr)
@@ -190,16 +190,10 @@ record_verdicts("bn_skip", verdicts, regime_description(named(chosen)))
 if P["fixed_lr"] is not None:  # the same stored runs as before the pilot existed: nothing is computed
     fixed = image_study("bn_skip", preset, "model.depth", by=("model.bn", "model.skip"), values=P["depths"],
                         seeds=P["seeds"], lrs=[P["fixed_lr"]], epochs=P["epochs"], n_train=P["n_train"])
-    fixed_name = f"one fixed LR {P['fixed_lr']:g}"
-    comparison = verdict_table({"per-model LR (these runs)": verdicts, fixed_name: variant_verdicts(fixed)})
-    glue_text("verdicts_changed", changed_verdicts_text(comparison))
-    fixed_chosen = with_variants(fixed.chosen)
-    glue_text("fixed_lr_text", f"Before the LR pilot, this chapter trained every model at {fixed_name}. Judged by "
-                               "the same rules, those runs give (regime: " + regime_description(named(fixed_chosen)) + "):")
+    comparison = record_fixed_lr_comparison(verdicts, variant_verdicts(fixed), P["fixed_lr"],
+                                            regime_description(named(with_variants(fixed.chosen))), models="model")
 else:
-    comparison = None
-    glue_text("fixed_lr_text", "This preset has no earlier fixed-LR runs to compare with.")
-    glue_text("verdicts_changed", "")
+    comparison = record_fixed_lr_comparison(verdicts)
 
 # %% [markdown]
 # ```{admonition} Verdict (computed from the runs above)

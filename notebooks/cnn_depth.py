@@ -38,12 +38,11 @@ from IPython.display import Markdown, display
 from gradconf.book import notebook_parameters
 from gradconf.figures import (fit_figure, matched_loss_figure, plateau_figure, schedule_figure, schedule_label,
                               sweep_figure)
-from gradconf.report import glue_figure, glue_text, record_verdicts, setup
+from gradconf.report import glue_figure, glue_text, record_fixed_lr_comparison, record_verdicts, setup
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, epochs_to_loss, image_study,
                               model_table, pilot_table, protocol_text, scale_description, schedule_study,
                               schedule_table)
-from gradconf.verdicts import (changed_verdicts_text, reached_regime, regime_description, regime_reference_loss,
-                               settings, study_verdicts, verdict_table)
+from gradconf.verdicts import reached_regime, regime_description, regime_reference_loss, settings, study_verdicts
 
 P = notebook_parameters("cnn_depth", preset, depths=depths, seeds=seeds, lrs=lrs, epochs=epochs, n_train=n_train,
                         matched_loss=matched_loss, plateau_loss=plateau_loss, scale_preset=scale_preset,
@@ -211,16 +210,10 @@ record_verdicts("cnn_depth", verdicts, regime_description(study.chosen))
 if P["fixed_lr"] is not None:  # the same stored runs as before the pilot existed: nothing is computed
     fixed = image_study("cnn_depth", preset, "model.depth", values=P["depths"], seeds=P["seeds"],
                         lrs=[P["fixed_lr"]], epochs=P["epochs"], n_train=P["n_train"])
-    fixed_name = f"one fixed LR {P['fixed_lr']:g}"
-    comparison = verdict_table({"per-model LR (these runs)": verdicts,
-                                fixed_name: study_verdicts(fixed, claims, x_label="β")})
-    glue_text("verdicts_changed", changed_verdicts_text(comparison))
-    glue_text("fixed_lr_text", f"Before the LR pilot, this chapter trained every depth at {fixed_name}. "
-                               f"Judged by the same rules, those runs give (regime: {regime_description(fixed.chosen)}):")
+    comparison = record_fixed_lr_comparison(verdicts, study_verdicts(fixed, claims, x_label="β"), P["fixed_lr"],
+                                            regime_description(fixed.chosen), models="depth")
 else:
-    comparison = None
-    glue_text("fixed_lr_text", "This preset has no earlier fixed-LR runs to compare with.")
-    glue_text("verdicts_changed", "")
+    comparison = record_fixed_lr_comparison(verdicts)
 
 # %% [markdown]
 # ```{admonition} Verdict (computed from the runs above)

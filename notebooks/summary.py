@@ -30,7 +30,7 @@ from IPython.display import HTML, Markdown, display
 
 from gradconf.book import notebook_parameters, preset_verdicts
 from gradconf.figures import verdict_figure
-from gradconf.report import glue_figure, glue_text, label_counts, setup, verdict_counts_text
+from gradconf.report import glue_figure, glue_text, setup, verdict_counts, verdict_counts_text
 from gradconf.verdicts import ROLES, collect_verdicts, rules_text
 
 notebook_parameters("summary", preset)
@@ -38,15 +38,15 @@ setup()
 table = collect_verdicts(Path.cwd())  # papermill and nbval run a notebook in its own folder
 paper = table[table.role == "paper"]
 glue_text("preset", preset)
-for label, n in label_counts(table).items():
+counts = verdict_counts(table)
+for label, n in counts["labels"].items():
     glue_text(f"n_{label.replace(' ', '_')}", str(n))
-reasons = paper[paper.label == "not tested"].reason.value_counts()
-glue_text("not_tested_reasons", "; ".join(f"{n} {r}" for r, n in reasons.items()) if len(reasons) else "none")
-glue_text("n_claims", str(len(paper)))
-glue_text("n_sanity", str(int((table.role == "sanity").sum())))
-glue_text("n_own", str(int((table.role == "own").sum())))
-glue_text("chapters", str(paper.chapter.nunique()))
-glue_text("n_claim_ids", str(paper.id.nunique()))
+glue_text("not_tested_reasons", counts["reasons"])
+glue_text("n_claims", str(counts["verdicts"]))
+glue_text("n_sanity", str(counts["sanity"]))
+glue_text("n_own", str(counts["own"]))
+glue_text("chapters", str(counts["chapters"]))
+glue_text("n_claim_ids", str(counts["claim_ids"]))
 glue_text("verdict_rules", rules_text())
 glue_figure("fig_verdicts", verdict_figure(table))
 

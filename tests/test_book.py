@@ -213,15 +213,20 @@ def test_book_refuses_to_compute_missing_runs_without_recompute(tmp_path, monkey
     assert pending_runs([s.stem for s in SOURCES], "book") == {}
 
 
+def _copy_smoke_executions(folder: Path) -> Path:
+    """A new ``folder`` holding copies of the committed smoke executions (for staleness tests)."""
+    folder.mkdir()
+    for p in (ROOT / "tests" / "notebooks").glob("*.ipynb"):
+        (folder / p.name).write_bytes(p.read_bytes())
+    return folder
+
+
 def test_summary_is_stale_when_a_chapter_it_read_changes(tmp_path):
     from gradconf.book import reads_executions, sibling_digests
 
     assert reads_executions("summary") and not reads_executions("cnn_depth")
     source = ROOT / "notebooks" / "summary.py"
-    folder = tmp_path / "notebooks"
-    folder.mkdir()
-    for p in (ROOT / "tests" / "notebooks").glob("*.ipynb"):
-        (folder / p.name).write_bytes(p.read_bytes())
+    folder = _copy_smoke_executions(tmp_path / "notebooks")
     summary = folder / "summary.ipynb"
     assert stale_reason(source, summary) is None
     assert "summary" not in sibling_digests(summary) and "cnn_depth" in sibling_digests(summary)
@@ -387,7 +392,7 @@ def test_gpu_verdicts_are_read_apart_and_counted(tmp_path):
     counts = label_counts(table)
     assert list(counts) == list(LABELS) and sum(counts.values()) == int((table.role == "paper").sum()) > 0
     text = verdict_counts_text(table, "gpu")
-    assert text.startswith("At preset gpu, 2 chapters judge ")
+    assert text.startswith("At preset gpu, 2 chapters give ") and f"on {table[table.role == 'paper'].id.nunique()} distinct" in text
     assert all(f"{n} {label}" in text for label, n in counts.items())
     # an execution at another preset in book/gpu/ would be counted under the wrong preset
     _as_preset(smoke / "cnn_width.ipynb", tmp_path / "gpu" / "cnn_width.ipynb", "book")
@@ -401,10 +406,7 @@ def test_summary_is_stale_when_a_gpu_execution_changes(tmp_path):
     from gradconf.book import sibling_digests
 
     source = ROOT / "notebooks" / "summary.py"
-    folder = tmp_path / "book"
-    folder.mkdir()
-    for p in (ROOT / "tests" / "notebooks").glob("*.ipynb"):
-        (folder / p.name).write_bytes(p.read_bytes())
+    folder = _copy_smoke_executions(tmp_path / "book")
     summary = folder / "summary.ipynb"
     assert stale_reason(source, summary) is None
     (folder / "gpu").mkdir()
@@ -412,3 +414,22 @@ def test_summary_is_stale_when_a_gpu_execution_changes(tmp_path):
     _as_preset(folder / "cnn_depth.ipynb", gpu, "gpu")
     assert "gpu/cnn_depth" in sibling_digests(summary)
     assert "have changed" in stale_reason(source, summary)  # a new gpu execution: the summary must list it
+
+
+def test_fixed_lr_comparison_glues_both_protocols_or_says_there_is_none(monkeypatch):
+    import gradconf.report as report
+    from gradconf.verdicts import Verdict
+
+    glued: dict[str, str] = {}
+    monkeypatch.setattr(report, "glue_text", lambda key, text: glued.__setitem__(key, text))
+    now = {"x": Verdict("claim x", "reproduced", "e", "t")}
+    before = {"x": Verdict("claim x", "inconclusive", "e", "t")}
+    table = report.record_fixed_lr_comparison(now, before, 0.05, "R", models="depth")
+    assert list(table.columns) == ["claim", "per-model LR (these runs)", "one fixed LR 0.05"]
+    assert glued["fixed_lr_text"] == ("Before the LR pilot, this chapter trained every depth at one fixed LR 0.05. "
+                                      "Judged by the same rules, those runs give (regime: R):")
+    assert glued["verdicts_changed"].startswith("1 of 1 claims changed label")
+    assert report.record_fixed_lr_comparison(now) is None and glued["verdicts_changed"] == ""
+    assert glued["fixed_lr_text"] == "This preset has no earlier fixed-LR runs to compare with."
+    with pytest.raises(ValueError, match="fixed_lr is required"):
+        report.record_fixed_lr_comparison(now, before)
