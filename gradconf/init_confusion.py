@@ -62,6 +62,24 @@ def init_confusion_draws(
     return pd.DataFrame(rows)
 
 
+def strategy_operator_norms(widths: Sequence[int], *, d: int, kappa: float = 1.0, draws: int = 3,
+                            seed: int = 0) -> pd.DataFrame:
+    """Operator norms of Strategy 4.1 weights (paper Thm 4.1: W_0 ~ N(0, 1/d), W_p ~ N(0, 1/(κℓ))), one
+    row per (width, draw): ``first`` = ‖W_0‖ (ℓ × d) and ``hidden`` = ‖W_1‖ (ℓ × ℓ). The theorem's proof
+    step bounds every such norm by 1 with high probability; random-matrix theory gives about
+    1 + √(ℓ/d) and 2/√κ, which this measures on the weights :func:`init_confusion_draws` uses."""
+    if draws < 1:
+        raise ValueError(f"need draws >= 1, got {draws}")
+    rows = []
+    for width, draw in itertools.product(widths, range(draws)):
+        config = MLPConfig(input_dim=d, width=width, depth=2, output_dim=1, activation="identity", bias=False)
+        model = build_model(config, InitConfig(scheme="gaussian", kappa=kappa), seed=seed * 1_000_003 + 7919 * draw + width)
+        weights = [m.weight.detach() for m in model.modules() if isinstance(m, torch.nn.Linear)]
+        rows.append({"width": width, "draw": draw, "first": float(torch.linalg.matrix_norm(weights[0], ord=2)),
+                     "hidden": float(torch.linalg.matrix_norm(weights[1], ord=2))})
+    return pd.DataFrame(rows)
+
+
 def violation_probability(frame: pd.DataFrame, eta: float, by: Sequence[str] = ("width", "depth"),
                           column: str = "min_inner") -> pd.DataFrame:
     """P(min_{i≠j} <g_i, g_j> < −η) per group, with its binomial standard error (Thm 4.1's event).

@@ -99,6 +99,20 @@ def record_fixed_lr_comparison(verdicts: dict, fixed_verdicts: dict | None = Non
     return table
 
 
+def disagreements_text(verdicts: dict) -> str:
+    """One sentence naming the paper's claims (role ``paper``) that a chapter's verdicts
+    (``{claim id: verdicts.Verdict}``) contradict, or saying that none is; for the chapter's prose, so
+    that a disagreement is stated plainly and not only in the verdict box."""
+    from .verdicts import CONTRADICTED, claim
+
+    against = [f"{v.claim[0].upper()}{v.claim[1:]}" for cid, v in verdicts.items()
+               if v.label == CONTRADICTED and claim(cid).get("role", "paper") == "paper"]
+    if not against:
+        return "No claim of the paper judged in this chapter is contradicted by our runs."
+    return ("Our runs contradict the paper on " + ("these claims: " if len(against) > 1 else "this claim: ")
+            + " ".join(against) + " The evidence and the test are in the verdict box.")
+
+
 def verdict_counts(table: Any) -> dict[str, Any]:
     """What the summary counts in a verdict table (:func:`gradconf.verdicts.collect_verdicts`): the paper's
     verdicts per label (``labels``, in the order of :data:`gradconf.verdicts.LABELS`), the reasons of those

@@ -318,8 +318,9 @@ def _finite_counts(rows: pd.DataFrame | pd.Series, metric: str) -> Any:
 
 
 def model_table(study: Study, by: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Per model: parameters, selected LR, final training loss, test accuracy and min cosine
-    (mean ± std over seeds); paper App. A.3 reports parameter counts and test accuracy."""
+    """Per model (one value of the study's axis and of each column in ``by``, which the table shows after
+    the model's name): parameters, selected LR, final training loss, test accuracy and min cosine (mean ±
+    std over seeds); paper App. A.3 reports parameter counts and test accuracy."""
     keys = [study.axis, *by]
     summary = seed_summary(study.chosen, keys + ["model_name", "n_params", "train.lr"],
                            ["final_train_loss", "final_test_acc", "final_cos_min"])
@@ -332,8 +333,9 @@ def model_table(study: Study, by: tuple[str, ...] = ()) -> pd.DataFrame:
               .reset_index(drop=True))
     return pd.DataFrame({
         "model": summary["model_name"],
+        **{column.split(".")[-1]: summary[column].to_numpy() for column in by},
         "parameters": summary["n_params"].map(lambda n: f"{n:,}"),
-        "selected LR": summary["train.lr"],
+        "selected LR": summary["train.lr"].map(lambda lr: f"{lr:g}"),
         "final train loss": pm("final_train_loss", 3),
         "test accuracy": pm("final_test_acc", 3),
         "min cosine (last epoch)": pm("final_cos_min", 3),

@@ -603,11 +603,23 @@ def lr_rule_description(rule: str) -> str:
     raise ValueError(f"unknown LR rule {rule!r}")
 
 
-def regime_description(frame: pd.DataFrame, model: str = "model_name") -> str:
+def regime_description(frame: pd.DataFrame, model: str = "model_name", by: tuple[str, ...] = ()) -> str:
     """How many models of a trained study reached the trained regime in every seed, naming those that did
-    not, and (when ``frame`` has an ``lr_rule`` column) how their LRs were chosen."""
+    not, and (when ``frame`` has an ``lr_rule`` column) how their LRs were chosen. A model is one value of
+    ``model`` and of every column in ``by`` (e.g. ``init.scheme`` where several initialisations share a
+    model name); a frame in which two runs share a model and a seed is refused, since counting them as
+    one model would mix them."""
     s = settings()
-    reached = reached_regime(frame, s["trained_loss_fraction"]).groupby(frame[model]).all()
+    keys = [model, *by]
+    if "seed" in frame and frame.duplicated(keys + ["seed"]).any():
+        dup = frame[frame.duplicated(keys + ["seed"], keep=False)]
+        varying = [c for c in frame.columns if c.startswith(("model.", "init.", "train.")) or c in ("n_train",)]
+        varying = [c for c in varying if dup.groupby(keys)[c].nunique(dropna=False).max() > 1]
+        raise ValueError(f"several runs per model and seed when grouping by {keys}; pass by= with the columns "
+                         f"that tell them apart (varying: {varying or 'unknown'})")
+    names = frame[keys].astype(str).agg(lambda r: r.iloc[0] + (f" ({', '.join(r.iloc[1:])})" if len(r) > 1
+                                                                else ""), axis=1)
+    reached = reached_regime(frame, s["trained_loss_fraction"]).groupby(names).all()
     missing = [str(m) for m, ok in reached.items() if not ok]
     head = (f"trained regime ({regime_rule_text(s['trained_loss_fraction'])}, in every seed) reached by "
             f"{int(reached.sum())} of {len(reached)} models")

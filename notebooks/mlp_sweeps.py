@@ -30,12 +30,14 @@ n_train = None
 matched_loss = None
 
 # %% tags=["hide-input"]
+import re
+
 import pandas as pd
 from IPython.display import display
 
 from gradconf.book import notebook_parameters
 from gradconf.figures import fit_figure, matched_loss_figure, ordering_figure, probe_figure, sweep_figure
-from gradconf.report import glue_figure, glue_text, record_verdicts, setup
+from gradconf.report import disagreements_text, glue_figure, glue_text, record_verdicts, setup
 from gradconf.studies import (compute_description, late_sharpening, mlp_studies, model_table, ordering_by_epoch,
                               scale_description)
 from gradconf.verdicts import judge_signs, regime_description, study_verdicts
@@ -145,7 +147,8 @@ glue_figure("fig_mlp_probe", probe_figure({"depth": depth, "width": width}))
 # Parameter counts, selected learning rates and final metrics (mean ± std over seeds):
 
 # %% tags=["hide-input"]
-display(pd.concat([model_table(depth), model_table(width)], ignore_index=True))
+display(pd.concat([model_table(depth, by=("train.epochs",)), model_table(width, by=("train.epochs",))],
+                 ignore_index=True))
 
 # %% tags=["hide-input"]
 verdicts = {**study_verdicts(depth, ["depth_loss", "depth_min_cos", "depth_probe_cos"], x_label="depth"),
@@ -170,13 +173,11 @@ verdicts["late_ordering"] = judge_signs(
                       f"{', '.join(map(str, r['early_epochs']))} (before the first decay), per seed "
                       f"{per_seed(r['change'])}." for name, r in late.items()))
 glue_figure("fig_mlp_ordering", ordering_figure(orderings))
-glue_text("early_epochs", ", ".join(map(str, late["depth"]["early_epochs"])))
-glue_text("late_epochs", ", ".join(map(str, late["depth"]["late_epochs"])))
-record_verdicts("mlp_sweeps", verdicts, regime_description(judged))
-against = [f"{v.claim[0].upper()}{v.claim[1:]}" for v in verdicts.values() if v.label == "contradicted"]
-glue_text("disagreements", ("Our runs contradict the paper on " + ("these claims: " if len(against) > 1 else "this claim: ")
-                            + " ".join(against) + " The evidence and the test are in the verdict box above.")
-          if against else "No claim of this chapter is contradicted by our runs.")
+glue_text("ordering_epochs", "; ".join(f"{name}: epochs {', '.join(map(str, r['late_epochs']))} (late) and "
+                                       f"{', '.join(map(str, r['early_epochs']))} (before the first decay)"
+                                       for name, r in late.items()))
+record_verdicts("mlp_sweeps", verdicts, regime_description(judged, by=("train.epochs",)))
+glue_text("disagreements", disagreements_text(verdicts))
 
 
 def loss_range(study, digits: int = 4) -> str:
@@ -187,6 +188,26 @@ def loss_range(study, digits: int = 4) -> str:
 glue_text("depth_losses", loss_range(depth))
 glue_text("width_losses", loss_range(width))
 glue_text("max_final_loss", f"{judged.final_train_loss.max():.4f}")
+# how much of the width effect rests on the narrowest width, which also fits worst (added after the
+# results were seen; descriptive, not counted)
+narrow = min(width.values)
+width_loss = width.chosen.groupby(width.axis)["final_train_loss"].mean()
+others = width_loss.drop(narrow)
+without = study_verdicts(width, ["width_min_cos", "width_probe_cos"], x_label="width",
+                         frame=width.chosen[width.chosen[width.axis] != narrow])
+
+
+def slope_text(v) -> str:
+    found = re.search(r"slope per doubling [^()]*\(df [\d.]+\)", v.evidence)
+    return f"{v.title}" + (f", {found.group(0)}" if found else "")
+
+
+glue_text("width_sensitivity", f"Width {narrow} ends at a mean training loss of {width_loss[narrow]:.3f}, against "
+          f"{others.min():.4f}–{others.max():.4f} for the other widths, so the width effect on confusion partly "
+          f"coincides with a difference in fit. Without width {narrow}, the same tests give: minimum minibatch "
+          f"cosine {slope_text(without['width_min_cos'])}; minimum per-example cosine "
+          f"{slope_text(without['width_probe_cos'])}. This check was added after the results were seen and is "
+          "not counted in the summary.")
 glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
     sorted({str(m) for m in judged.query("lr_at_edge").model_name})))
 
@@ -218,8 +239,8 @@ glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
 # (right) at each measured epoch of the MNIST MLP sweeps, preset {glue:text}`preset`: the least-squares slope
 # across the models of one seed on log2 of depth or width, signed so that the paper's ordering (lower when
 # deeper, higher when wider) is positive. Grey: the 3 seeds; black: their mean; shaded: after the first LR
-# decay. Lines join measured epochs across the decays. The verdicts average epochs {glue:text}`late_epochs`
-# (late) and {glue:text}`early_epochs` (before the first decay).
+# decay. Lines join measured epochs across the decays. The verdicts average, per sweep,
+# {glue:text}`ordering_epochs`.
 # ```
 #
 # ## What we find
@@ -236,11 +257,13 @@ glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
 #   ordering late in training is {glue:text}`label_late_ordering_established`, and its sharpening after the
 #   decays {glue:text}`label_late_ordering` ({numref}`fig-mlp-ordering`). With 3 seeds and one extreme-value
 #   statistic per epoch these tests have little power; neither finds the ordering the poster reports.
+# - **How much rests on one width.** {glue:text}`width_sensitivity`
 # - {glue:text}`disagreements`
 # - The minimum of 100 cosines is an extreme-value statistic of a noisy density; the fit figures show
 #   that the models also end at different losses, gradient norms and noise scales, so a difference in
-#   confusion at the last epoch is partly a difference in fit. {numref}`fig-mlp-matched` removes that
-#   part by comparing the models at one training loss.
+#   confusion at the last epoch is partly a difference in fit. {numref}`fig-mlp-matched` reduces that
+#   part by comparing the models at their first measured epoch below one training loss (the losses
+#   there still differ, since measured epochs are discrete).
 #
 # ## How this differs from the paper
 #
@@ -250,9 +273,11 @@ glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
 #   initialisation, no augmentation.
 # - **Scale.** All 60,000 training images at `book`, but 20 epochs for the depth sweep and 40 for the
 #   width sweep (LR ÷ 10 at 40 % and 80 % of training) instead of 200, 3 judged seeds instead of 5, and
-#   the LR chosen on a separate pilot seed. The width sweep is longer because at 20 epochs its narrowest
-#   net (width 32) ended at training loss 0.039–0.080 over the judged seeds, above the 0.05 we ask of a
-#   trained net. The two sweeps therefore do not share their depth-4, width-256 runs: that model appears
-#   once per schedule.
+#   the LR chosen on a separate pilot seed. The width sweep is longer because, when this chapter asked
+#   a trained net to end below a training loss of 0.05 (a rule since replaced by the trained-regime rule
+#   above, under which 20 epochs would have sufficed), its narrowest net (width 32) ended at 0.039–0.080
+#   over the judged seeds after 20 epochs. The two sweeps therefore do not share their depth-4,
+#   width-256 runs: that model appears once per schedule (the epochs column of the table), and the gap
+#   between its two rows is a yardstick for how much the schedule alone moves these statistics.
 # - **Probe Gram.** The per-example view is our addition. Its cosines are between single examples,
 #   so they are not comparable in value with the minibatch cosines (see {doc}`measurement`).

@@ -166,6 +166,8 @@ fig.tight_layout()
 glue_figure("fig_variance_eta", fig)
 rho = final[["variance", "probe_eta"]].rank().corr().iloc[0, 1]
 glue_text("variance_rho", f"{rho:+.2f}")
+glue_text("probe_setup", f"the {n_probe:,}-image probe set at the end of training, every run of the MNIST MLP "
+          f"sweeps ({final['seed'].nunique()} seeds each)")
 glue_text("stationarity", f"{final['stationarity'].min():.2g} to {final['stationarity'].max():.2g}")
 glue_text("eta_over_var", f"{(final['probe_eta'] / final['variance']).min():.2g} to "
                           f"{(final['probe_eta'] / final['variance']).max():.2g}")
@@ -174,8 +176,8 @@ glue_text("eta_over_var", f"{(final['probe_eta'] / final['variance']).min():.2g}
 # ```{glue:figure} fig_variance_eta
 # :name: fig-variance-eta
 #
-# Raw confusion η against the total gradient variance on the 1,024-image probe set at the end of training,
-# every run of {doc}`mlp_sweeps` (MNIST MLPs, 3 seeds each) at its selected LR, preset {glue:text}`preset`.
+# Raw confusion η against the total gradient variance on {glue:text}`probe_setup`, at its selected LR,
+# preset {glue:text}`preset` (the runs of {doc}`mlp_sweeps`).
 # Dashed: η = σ²/(n − 1) for the probe's n, the least confusion a stationary point with that variance can
 # have.
 # ```

@@ -433,3 +433,16 @@ def test_fixed_lr_comparison_glues_both_protocols_or_says_there_is_none(monkeypa
     assert glued["fixed_lr_text"] == "This preset has no earlier fixed-LR runs to compare with."
     with pytest.raises(ValueError, match="fixed_lr is required"):
         report.record_fixed_lr_comparison(now, before)
+
+
+def test_disagreements_name_only_the_papers_contradicted_claims():
+    from gradconf.report import disagreements_text
+    from gradconf.verdicts import Verdict
+
+    paper = Verdict("deeper networks have a lower minimum cosine.", "contradicted", "e", "t")
+    sanity = Verdict("an identity holds.", "contradicted", "e", "t")   # floor_bound is role sanity
+    assert disagreements_text({"depth_min_cos": paper, "floor_bound": sanity}) == (
+        "Our runs contradict the paper on this claim: Deeper networks have a lower minimum cosine. "
+        "The evidence and the test are in the verdict box.")
+    calm = {"depth_min_cos": Verdict("c", "inconclusive", "e", "t"), "floor_bound": sanity}
+    assert disagreements_text(calm).startswith("No claim of the paper")

@@ -118,6 +118,8 @@ def test_diverged_models_and_model_table_count_failed_runs():
     empty = pd.DataFrame()
     study = Study("toy", "smoke", "model.depth", chosen, chosen, empty, empty, 1.0, 0)
     assert diverged_models(study) == ["MLP-8 at every LR tried (LR 0.05)"]
+    table = model_table(study, by=("init.scheme",))
+    assert list(table.columns[:3]) == ["model", "scheme", "parameters"] and table["scheme"].tolist() == ["he", "he"]
     assert diverged_models(study, ("init.scheme",)) == ["MLP-8 (he) at every LR tried (LR 0.05)"]
     ok = Study("toy", "smoke", "model.depth", chosen.iloc[:2], chosen.iloc[:2], empty, empty, 1.0, 0)
     assert diverged_models(ok) == [] and partly_diverged_models(ok) == []

@@ -108,3 +108,17 @@ def test_predicted_minibatch_cosine_matches_sampling():
                                      generator=torch.Generator().manual_seed(0), loss="mse")
     predicted = predicted_minibatch_cosine(simple_noise_scale(g @ g.T), 10, population=n)
     assert pairs.cosines.mean().item() == pytest.approx(predicted, abs=0.05)
+
+
+def test_strategy_operator_norms_follow_random_matrix_theory():
+    # Thm 4.1's proof bounds every operator norm by 1; Strategy 4.1 weights do not satisfy that at κ = 1:
+    # ‖W_0‖ ≈ 1 + √(ℓ/d) (ℓ × d, entries N(0, 1/d)) and ‖W_p‖ ≈ 2/√κ (ℓ × ℓ, entries N(0, 1/(κℓ)))
+    from gradconf.init_confusion import strategy_operator_norms
+
+    norms = strategy_operator_norms([256], d=16, kappa=1.0, draws=2).set_index("draw")
+    assert np.allclose(norms["first"], 1 + np.sqrt(256 / 16), rtol=0.1)
+    assert np.allclose(norms["hidden"], 2.0, rtol=0.1)
+    wide_kappa = strategy_operator_norms([256], d=16, kappa=4.0, draws=2)
+    assert np.allclose(wide_kappa["hidden"], 1.0, rtol=0.1)
+    with pytest.raises(ValueError, match="draws"):
+        strategy_operator_norms([16], d=4, draws=0)

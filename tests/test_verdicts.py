@@ -294,6 +294,17 @@ def test_regime_description_names_untrained_models_and_the_lr_rule():
         V.lr_rule_description("best of all seeds")
 
 
+def test_regime_description_counts_models_told_apart_by_other_columns():
+    # three initialisations share each model name: grouping by name alone would merge 6 models into 2
+    frame = pd.concat([_runs(FALLING).assign(**{"init.scheme": scheme}) for scheme in ("he", "orthogonal")],
+                      ignore_index=True)
+    frame.loc[(frame["model.depth"] == 16) & (frame["init.scheme"] == "he"), "final_train_loss"] = 2.2
+    with pytest.raises(ValueError, match=r"several runs per model and seed.*init.scheme"):
+        V.regime_description(frame)
+    text = V.regime_description(frame, by=("init.scheme",))
+    assert "reached by 5 of 6 models; not reached: MLP-16 (he);" in text
+
+
 def test_the_trained_regime_of_a_classifier_is_capped_at_uniform_guessing():
     # an eval-mode BN/skip net can start at hundreds: a quarter of that is no evidence of training
     frame = pd.DataFrame({"status": ["ok", "ok", "ok", "ok"], "initial_train_loss": [900.0, 900.0, 2.0, 900.0],
