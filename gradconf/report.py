@@ -68,13 +68,14 @@ def record_verdicts(chapter: str, verdicts: dict, regime: str) -> None:
     the chapter's runs reached (:func:`gradconf.verdicts.regime_description`)."""
     import json
 
-    from .verdicts import VERDICT_RECORDS, rules_text, verdict_records
+    from .verdicts import VERDICT_RECORDS, claim, rules_text, verdict_records
 
     for key, v in verdicts.items():
         glue_text(f"verdict_{key}", v.markdown())
         glue_text(f"label_{key}", v.title)
     glue_text("regime", regime)
-    glue_text("verdict_rules", rules_text())
+    # the trained-regime rule is stated where some claim of the chapter is gated by it
+    glue_text("verdict_rules", rules_text(trained=any(claim(key).get("regime") == "trained" for key in verdicts)))
     glue_text(VERDICT_RECORDS, json.dumps(verdict_records(chapter, verdicts, regime), ensure_ascii=False))
 
 

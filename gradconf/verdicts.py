@@ -430,6 +430,16 @@ def _groups(frame: pd.DataFrame, group: str, metric: str, log: bool) -> list[tup
     return out
 
 
+def significant_digits(values: Iterable[float], digits: int = 3, significant: int = 2) -> int:
+    """Decimals that show every nonzero value in ``values`` with at least ``significant`` significant
+    digits, and never fewer than ``digits`` (so a loss at its floor, 0.0008, is not printed as 0.000)."""
+    v = np.abs(_clean(values))
+    v = v[v > 0]
+    if not len(v):
+        return digits
+    return max(digits, int(-math.floor(math.log10(float(v.min())))) + significant - 1)
+
+
 def _pm(values: np.ndarray, digits: int) -> str:
     return f"{values.mean():.{digits}f} ± {values.std(ddof=1):.{digits}f}"
 
@@ -462,6 +472,8 @@ def judge_axis(frame: pd.DataFrame, x: str, cid: str, *, x_label: str, unit: str
     else:
         label = bound_label(shown, float(c["margin"]), 1.0 if c["expect"] == "no increase" else -1.0)
     (x0, v0), (x1, v1) = groups[0], groups[-1]
+    # small values (a loss at its floor) get the decimals to show them, up to 6
+    digits = min(6, significant_digits([v0.mean(), v1.mean(), shown.estimate], digits))
     n = sorted({len(v) for _, v in groups})
     n_text = f"{n[0]}" if len(n) == 1 else f"{n[0]}–{n[-1]}"
     evidence = (f"{g.notes}{_capital(c['what'])} goes from {_pm(v0, digits)} at {x_label} = {_fmt(x0)} to {_pm(v1, digits)} at "
@@ -583,10 +595,18 @@ def judge_interval(cid: str, interval: Interval, *, evidence: str, digits: int =
 # the regime a chapter ran in, records for the summary
 # ----------------------------------------------------------------------------------------------
 
-def rules_text() -> str:
-    """The labels and the trained-regime rule in one paragraph, for every chapter's verdict box."""
-    return (f"Labels: *reproduced* (significant in the claimed direction), *contradicted* (significant against "
-            f"it), *inconclusive* (neither), *not tested* (with the reason). Each verdict states its test; every "
+def rules_text(trained: bool = True) -> str:
+    """The labels and the trained-regime rule in one paragraph, for every chapter's verdict box; with
+    ``trained=False`` (a chapter none of whose claims is about trained networks) the units are named
+    generally and the trained-regime rule is said not to apply."""
+    labels = ("Labels: *reproduced* (significant in the claimed direction), *contradicted* (significant against "
+              "it), *inconclusive* (neither), *not tested* (with the reason). ")
+    if not trained:
+        return (labels + f"Each verdict states its test and its unit (training seeds, data draws or draws at "
+                f"initialisation); every interval is 95 %, on ≥ {settings()['min_seeds']} units per value, and a "
+                "deterministic check is reproduced when it holds. No claim here is about the state of trained "
+                "networks, so the trained-regime rule of the trained chapters does not apply.")
+    return (labels + f"Each verdict states its test; every "
             f"interval is 95 %, on ≥ {settings()['min_seeds']} seeds per value. Claims about the state of trained "
             f"networks are judged only on models that reached the trained regime in every seed: "
             f"{regime_rule_text()}.")

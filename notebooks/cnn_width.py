@@ -29,19 +29,21 @@ epochs = None
 n_train = None
 matched_loss = None
 plateau_loss = None
+fixed_lr = None
 
 # %% tags=["hide-input"]
-from IPython.display import display
+import numpy as np
+from IPython.display import Markdown, display
 
 from gradconf.book import notebook_parameters
 from gradconf.figures import fit_figure, matched_loss_figure, plateau_figure, sweep_figure
-from gradconf.report import glue_figure, glue_text, record_verdicts, setup
+from gradconf.report import glue_figure, glue_text, record_fixed_lr_comparison, record_verdicts, setup
 from gradconf.verdicts import regime_description, study_verdicts
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, image_study,
-                              model_table, protocol_text, scale_description)
+                              model_table, pilot_table, protocol_text, scale_description)
 
 P = notebook_parameters("cnn_width", preset, widths=widths, seeds=seeds, lrs=lrs, epochs=epochs, n_train=n_train,
-                        matched_loss=matched_loss, plateau_loss=plateau_loss)
+                        matched_loss=matched_loss, plateau_loss=plateau_loss, fixed_lr=fixed_lr)
 setup()
 study = image_study("cnn_width", preset, "model.width", values=P["widths"], seeds=P["seeds"], lrs=P["lrs"],
                     epochs=P["epochs"], n_train=P["n_train"])
@@ -55,6 +57,12 @@ glue_text("protocol", protocol_text(study))
 probe = int(study.config_value("measure.probe_size") or 0)
 glue_text("probe", f"the exact per-example Gram of a {probe:,}-image probe set at each measured epoch" if probe
           else "no probe Gram at this preset")
+lr_pilot = pilot_table(study)
+glue_text("lr_choice", "one fixed LR for every width" if lr_pilot is None
+          else f"each width at its LR, selected on {study.chosen['lr_rule'].iloc[0]}")
+glue_text("lr_grid", ", ".join(f"{v:g}" for v in sorted(study.runs["train.lr"].unique())))
+selected_lrs = study.chosen.groupby(study.axis)["train.lr"].first()
+glue_text("lr_selected", ", ".join(f"ℓ = {w}: {lr:g}" for w, lr in selected_lrs.items()))
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
@@ -82,7 +90,7 @@ glue_text("plateau_loss", f"{P['plateau_loss']:g}")
 # :name: fig-cnn-width
 #
 # CNN-16-ℓ on {glue:text}`dataset`, preset {glue:text}`preset`: {glue:text}`scale`. Each width is shown
-# at its selected learning rate. (a) training loss per epoch (epoch mean, from epoch 1), mean ± std over
+# at its selected learning rate ({glue:text}`lr_choice`), seeds 0–2. (a) training loss per epoch (epoch mean, from epoch 1), mean ± std over
 # seeds; (b) minimum cosine at the last epoch, mean ± std (black) and single seeds (red); (c) KDE of the
 # last epoch's cosines pooled over seeds (Gaussian kernel, Scott's bandwidth); (d) minimum cosine at each
 # measured epoch. The paper shows (a)–(c) after 200 epochs on the full training set with 100 pairs of
@@ -114,7 +122,7 @@ glue_text("plateau_loss", f"{P['plateau_loss']:g}")
 # :name: fig-cnn-width-plateau
 #
 # How long each width sits on its initial plateau: the first epoch with training loss ≤
-# {glue:text}`plateau_loss` (one fixed LR for every width), same runs as {ref}`the width figure
+# {glue:text}`plateau_loss` ({glue:text}`lr_choice`), same runs as {ref}`the width figure
 # <fig-cnn-width>`. Descriptive, not judged; the paper does not report it.
 # ```
 #
@@ -123,9 +131,35 @@ glue_text("plateau_loss", f"{P['plateau_loss']:g}")
 # %% tags=["hide-input"]
 display(model_table(study))
 
+# %% [markdown]
+# How each width's learning rate was chosen ({glue:text}`lr_choice`): where the preset has an LR
+# pilot, the final training loss of the pilot seed at every LR tried, the selected one marked `*`, by
+# the rule of {doc}`cnn_depth` (the grid extended while the choice sits on its edge; a choice still on
+# the edge is flagged, and a claim in which that model takes part is then not tested). The pilot
+# seed's loss at its selected LR is the best of several draws, so it is optimistic; the table above
+# reports the judged seeds.
+
 # %% tags=["hide-input"]
-verdicts = study_verdicts(study, ["width_loss", "width_min_cos", "width_spread"], x_label="ℓ")
+display(lr_pilot if lr_pilot is not None else Markdown("*No LR pilot at this preset: one fixed LR.*"))
+
+# %% tags=["hide-input"]
+claims = ["width_loss", "width_min_cos", "width_spread"]
+verdicts = study_verdicts(study, claims, x_label="ℓ")
 record_verdicts("cnn_width", verdicts, regime_description(study.chosen))
+if P["fixed_lr"] is not None:  # the same stored runs as before the pilot existed: nothing is computed
+    fixed = image_study("cnn_width", preset, "model.width", values=P["widths"], seeds=P["seeds"],
+                        lrs=[P["fixed_lr"]], epochs=P["epochs"], n_train=P["n_train"])
+    comparison = record_fixed_lr_comparison(verdicts, study_verdicts(fixed, claims, x_label="ℓ"), P["fixed_lr"],
+                                            regime_description(fixed.chosen), models="width")
+    moved = [f"ℓ = {w}" for w, lr in selected_lrs.items() if not np.isclose(lr, P["fixed_lr"])]
+    glue_text("lr_moved", f"The pilot moved {', '.join(moved)} away from {P['fixed_lr']:g}." if moved else
+              f"The pilot chose {P['fixed_lr']:g} for every width, so the judged runs, and with them the "
+              "verdicts, are those of the fixed-LR protocol; the pilot confirms that LR rather than changing it.")
+else:
+    glue_text("lr_moved", "")
+else:
+    comparison = record_fixed_lr_comparison(verdicts)
+    glue_text("lr_moved", "")
 
 # %% [markdown]
 # ```{admonition} Verdict (computed from the runs above)
@@ -138,6 +172,16 @@ record_verdicts("cnn_width", verdicts, regime_description(study.chosen))
 # Regime of these runs: {glue:text}`regime`. {glue:text}`verdict_rules`
 # ```
 #
+# **The learning rate changed after we saw results** (as in {doc}`cnn_depth`). {glue:text}`fixed_lr_text`
+
+# %% tags=["hide-input"]
+if comparison is not None:
+    display(comparison)
+
+# %% [markdown]
+# {glue:text}`verdicts_changed` {glue:text}`lr_moved` The verdict box above, and the summary, use the
+# per-model LRs; this table shows what that change did.
+#
 # ## How this differs from the paper
 #
 # - **Protocol.** {glue:text}`protocol` The regime line above says which widths fit their training
@@ -147,7 +191,8 @@ record_verdicts("cnn_width", verdicts, regime_description(study.chosen))
 #   minimum over fewer pairs is a less extreme statistic, and smaller batches give noisier gradients and
 #   lower cosines ({doc}`measurement`), so our minima are comparable across widths but not in value with
 #   the paper's. Pairs are disjoint minibatches of training images.
-# - **LR.** One fixed LR for every width (stated above), where the paper tunes it per model. The depth
-#   and BN/skip chapters now choose each model's LR on a pilot seed that is never judged; this chapter's
-#   pilot is being computed, and until it is complete the widths share the LR the CPU schedule was
-#   chosen at.
+# - **LR.** LRs tried: {glue:text}`lr_grid`; {glue:text}`lr_choice` (selected: {glue:text}`lr_selected`).
+#   The paper tunes the initial LR per model on a logarithmic grid it does not state, keeping the run
+#   with the lowest training loss; we choose on a pilot seed that is never judged, so that the choice
+#   cannot flatter the judged seeds. The pilot was added to this chapter after its fixed-LR results had
+#   been seen; the previous section shows both.

@@ -20,6 +20,10 @@
 # themselves, with f_i one example's loss as in the theory, not a minibatch loss.
 
 # %% tags=["parameters", "hide-input"]
+# None takes the value of the preset (gradconf/sweeps.yaml, gradconf/notebooks.yaml). A value that changes
+# the runs (depths, widths, seeds, lrs, epochs, n_train) makes the notebook compute every run the store
+# lacks, which at full MNIST scale takes CPU-minutes per run. `epochs` sets both sweeps at once (at `book`
+# the depth sweep trains 20 epochs and the width sweep 40).
 preset = "smoke"
 depths = None
 widths = None
@@ -27,7 +31,7 @@ seeds = None
 lrs = None
 epochs = None
 n_train = None
-matched_loss = None
+matched_loss = None  # the training loss at which models are compared in the matched-fit figure
 
 # %% tags=["hide-input"]
 import re
@@ -75,7 +79,9 @@ glue_figure("fig_mlp_depth", sweep_figure(depth, "depth"))
 # MNIST ReLU MLPs of width 256 against depth (hidden layers), preset {glue:text}`preset`:
 # {glue:text}`scale`. Each depth is shown at its selected learning rate. (a) training loss per epoch (epoch mean, from epoch 1), mean ± std
 # over seeds; (b) minimum minibatch-pair cosine at the last epoch, mean ± std (black) and single seeds
-# (red); (c) KDE of the last epoch's cosines pooled over seeds; (d) minimum cosine per measured epoch.
+# (red); (c) KDE of the last epoch's cosines pooled over seeds (Gaussian kernel, Scott's bandwidth);
+# (d) minimum cosine per measured epoch. The paper's MLP grids, epochs and seeds were not available to
+# us; it trains 200 epochs on 5 seeds (How this differs, below).
 # ```
 #
 # ## Width
@@ -108,10 +114,11 @@ glue_text("matched_loss", f"{P['matched_loss']:g}")
 # ```{glue:figure} fig_mlp_fit_depth
 # :name: fig-mlp-fit-depth
 #
-# Fit and confusion per measured epoch against depth, preset {glue:text}`preset` (mean ± std over seeds):
+# Fit and confusion per measured epoch of the MNIST ReLU MLPs of {numref}`fig-mlp-depth` (same runs and
+# seeds) against depth, preset {glue:text}`preset` (mean ± std over seeds):
 # (a) training loss, (b) norm of the mean gradient of the probe set, (c) its gradient noise scale
 # tr Σ/‖G‖², from the exact per-example Gram, and (d) the minimum minibatch cosine against the training
-# loss, one line per depth (each point an epoch).
+# loss, one line per depth (each point an epoch). The paper reports neither ‖G‖ nor the noise scale.
 # ```
 #
 # ```{glue:figure} fig_mlp_fit_width
@@ -123,11 +130,13 @@ glue_text("matched_loss", f"{P['matched_loss']:g}")
 # ```{glue:figure} fig_mlp_matched
 # :name: fig-mlp-matched
 #
-# Confusion at matched fit: each run at the first measured epoch whose training loss is at most
+# Confusion at matched fit, MNIST ReLU MLPs of both sweeps (same runs and seeds as above), preset
+# {glue:text}`preset`: each run at the first measured epoch whose training loss is at most
 # {glue:text}`matched_loss`, against depth (left) and width (right). Top: minimum minibatch cosine
-# (100 pairs of 128 at `book`); bottom: minimum per-example cosine on the probe set. Mean ± std over
+# ({glue:text}`pairs_text`); bottom: minimum per-example cosine on the probe set. Mean ± std over
 # seeds, dots are seeds. Measured epochs are every few epochs early in training, so "first measured
-# epoch" can be later than the first epoch at that loss.
+# epoch" can be later than the first epoch at that loss. Descriptive, not judged; the paper compares at
+# the end of training.
 # ```
 #
 # ## The exact per-example view
@@ -139,8 +148,10 @@ glue_figure("fig_mlp_probe", probe_figure({"depth": depth, "width": width}))
 # ```{glue:figure} fig_mlp_probe
 # :name: fig-mlp-probe
 #
-# Per-example gradient confusion on the probe set at the end of training, from the exact Gram
-# (ghost method, {doc}`measurement`), against depth (left) and width (right). Rows: minimum cosine,
+# Per-example gradient confusion on the probe set at the end of training, MNIST ReLU MLPs of both
+# sweeps (same runs and seeds as above), preset {glue:text}`preset`, from the exact Gram (ghost method,
+# {doc}`measurement`), against depth (left) and width (right). The paper does not report a per-example
+# view. Rows: minimum cosine,
 # raw η = max(0, −min⟨∇f_i, ∇f_j⟩), and the std of the cosines. Mean ± std over seeds; dots are seeds.
 # ```
 #
@@ -188,6 +199,8 @@ def loss_range(study, digits: int = 4) -> str:
 glue_text("depth_losses", loss_range(depth))
 glue_text("width_losses", loss_range(width))
 glue_text("max_final_loss", f"{judged.final_train_loss.max():.4f}")
+glue_text("n_seeds", ", ".join(map(str, sorted(judged["seed"].unique()))))
+glue_text("pairs_text", f"{int(judged['measure.n_pairs'].iloc[0])} pairs of {int(judged['measure.batch_size'].iloc[0])}")
 # how much of the width effect rests on the narrowest width, which also fits worst (added after the
 # results were seen; descriptive, not counted)
 narrow = min(width.values)
@@ -235,10 +248,10 @@ glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
 # ```{glue:figure} fig_mlp_ordering
 # :name: fig-mlp-ordering
 #
-# How strongly the minimum minibatch cosine (100 pairs of 128) is ordered by depth (left) and by width
+# How strongly the minimum minibatch cosine ({glue:text}`pairs_text`) is ordered by depth (left) and by width
 # (right) at each measured epoch of the MNIST MLP sweeps, preset {glue:text}`preset`: the least-squares slope
 # across the models of one seed on log2 of depth or width, signed so that the paper's ordering (lower when
-# deeper, higher when wider) is positive. Grey: the 3 seeds; black: their mean; shaded: after the first LR
+# deeper, higher when wider) is positive. Grey: single seeds ({glue:text}`n_seeds`); black: their mean; shaded: after the first LR
 # decay. Lines join measured epochs across the decays. The verdicts average, per sweep,
 # {glue:text}`ordering_epochs`.
 # ```
@@ -248,6 +261,8 @@ glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
 # - **Fit.** The largest final training loss of any judged run is {glue:text}`max_final_loss`; mean
 #   final loss goes from {glue:text}`depth_losses` along depth and from {glue:text}`width_losses` along
 #   width (each at its selected LR). Depth: {glue:text}`label_depth_loss`; width: {glue:text}`label_width_loss`.
+#   These compare final losses that are all small, near what the schedule can fit, so they say little
+#   about how fast each model trains; panel (a) of each sweep figure shows the speed.
 #   Models whose LR choice is still on the grid's edge after extension: {glue:text}`lr_edges`.
 # - **Minibatch confusion at the last epoch** (the paper's measurement): depth
 #   {glue:text}`label_depth_min_cos`, width {glue:text}`label_width_min_cos`.

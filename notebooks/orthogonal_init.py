@@ -33,6 +33,10 @@
 # 3. the same comparison for ReLU and tanh MLPs on MNIST, where the theorem says nothing.
 
 # %% tags=["parameters", "hide-input"]
+# None takes the value of the preset (gradconf/notebooks.yaml, gradconf/sweeps.yaml). width, n, d, draws and
+# init_depths set part 1 only (at initialisation); parts 2 and 3 are stored sweeps (init_linear,
+# init_mnist) whose sizes come from sweeps.yaml, and seeds, lrs and epochs change them: the notebook then
+# computes every run the store lacks. `epochs` sets both trained parts at once.
 preset = "smoke"
 width = None
 n = None

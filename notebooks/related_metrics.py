@@ -81,6 +81,8 @@ glue_text("strongest", f"{RELATED_METRICS[strongest]} (Spearman ρ = {to_acc[str
 glue_text("mincos_acc", f"{to_acc['final_cos_min']:+.2f}")
 glue_text("probe_acc", f"{to_acc['probe_cos_min']:+.2f}")
 glue_text("n_runs", str(len(runs)))
+glue_text("n_models", str(runs.groupby(["model_name", "train.epochs"]).ngroups))
+glue_text("n_metrics", str(len(to_acc)))
 glue_text("div_coh", f"{correlations.loc['probe_gradient_diversity', 'probe_m_coherence']:+.2f}")
 
 # %% [markdown]
@@ -96,7 +98,10 @@ glue_text("div_coh", f"{correlations.loc['probe_gradient_diversity', 'probe_m_co
 # most closely with test accuracy is {glue:text}`strongest`. The paper's minimum minibatch cosine has
 # ρ = {glue:text}`mincos_acc` with test accuracy, and the minimum per-example cosine ρ =
 # {glue:text}`probe_acc`. These are rank correlations across models that differ in width, depth and
-# learning rate, so they describe this sweep and say nothing causal. The paper does not test a link
+# learning rate, so they describe this sweep and say nothing causal. They are not tests either: the
+# {glue:text}`n_runs` runs are {glue:text}`n_models` models with several seeds each, so they are not
+# independent, and the strongest of {glue:text}`n_metrics` metrics was picked after the fact, so its ρ
+# is optimistic; no interval is given and no verdict rests on them. The paper does not test a link
 # to generalisation, and neither do we.
 
 # %% [markdown]

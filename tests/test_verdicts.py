@@ -320,6 +320,7 @@ def test_the_trained_regime_of_a_classifier_is_capped_at_uniform_guessing():
     mixed = frame.assign(**{"model.num_classes": [10, None, None, None], "model.output_dim": [None, 10, 10, 1]})
     assert np.allclose(V.regime_reference_loss(mixed), reference)
     assert "ln K" in V.rules_text() and "ln K" in V.regime_description(frame.assign(model_name=list("abcd")))
+    assert "ln K" not in V.rules_text(trained=False) and "does not apply" in V.rules_text(trained=False)
 
 
 def test_a_best_verdict_names_the_decisive_rival_first():
@@ -357,3 +358,14 @@ def test_a_claim_emptied_by_divergence_says_diverged_not_regime():
     verdict = V.judge_axis(both, "model.depth", "bn_skip_skip_min_cos", x_label="β")
     assert verdict.reason == "diverged" and "none is left" in verdict.evidence
     assert "β = 16, 40 excluded: a run diverged" in verdict.evidence and "regime not reached" not in verdict.evidence
+
+
+def test_small_values_get_the_decimals_to_show_them():
+    assert V.significant_digits([0.5, -0.2]) == 3
+    assert V.significant_digits([0.0008, 0.0028]) == 5      # 0.00080, two significant digits
+    assert V.significant_digits([0.0, float("nan")]) == 3
+    at_floor = {1: [0.0028, 0.0027, 0.0029], 4: [0.0020, 0.0021, 0.0019], 16: [0.0011, 0.0012, 0.0010]}
+    frame = _runs(at_floor).rename(columns={"final_cos_min": "final_train_loss_"})
+    frame["final_cos_min"] = frame.pop("final_train_loss_")
+    v = V.judge_axis(frame, "model.depth", "depth_min_cos", x_label="depth")
+    assert "0.00280 ± 0.00010" in v.evidence and "slope per doubling -0.00042, 95 % CI [-0.00048" in v.evidence
