@@ -106,8 +106,9 @@ def disagreements_text(verdicts: dict) -> str:
     that a disagreement is stated plainly and not only in the verdict box."""
     from .verdicts import CONTRADICTED, claim
 
-    against = [f"{v.claim[0].upper()}{v.claim[1:]}" for cid, v in verdicts.items()
-               if v.label == CONTRADICTED and claim(cid).get("role", "paper") == "paper"]
+    against = list(dict.fromkeys(  # one claim judged per slice (e.g. relu and tanh) is named once
+        f"{v.claim[0].upper()}{v.claim[1:]}".rstrip(".") + "." for cid, v in verdicts.items()
+        if v.label == CONTRADICTED and claim(cid).get("role", "paper") == "paper"))
     if not against:
         return "No claim of the paper judged in this chapter is contradicted by our runs."
     return ("Our runs contradict the paper on " + ("these claims: " if len(against) > 1 else "this claim: ")

@@ -473,7 +473,7 @@ def judge_axis(frame: pd.DataFrame, x: str, cid: str, *, x_label: str, unit: str
         label = bound_label(shown, float(c["margin"]), 1.0 if c["expect"] == "no increase" else -1.0)
     (x0, v0), (x1, v1) = groups[0], groups[-1]
     # small values (a loss at its floor) get the decimals to show them, up to 6
-    digits = min(6, significant_digits([v0.mean(), v1.mean(), shown.estimate], digits))
+    digits = min(6, significant_digits([v0.mean(), v1.mean(), (shown.hi - shown.lo) / 2], digits))
     n = sorted({len(v) for _, v in groups})
     n_text = f"{n[0]}" if len(n) == 1 else f"{n[0]}–{n[-1]}"
     evidence = (f"{g.notes}{_capital(c['what'])} goes from {_pm(v0, digits)} at {x_label} = {_fmt(x0)} to {_pm(v1, digits)} at "
@@ -491,12 +491,16 @@ def judge_axis_slices(frame: pd.DataFrame, x: str, cid: str, *, x_label: str, un
     across = c["across"]
     sign = 1.0 if c["expect"] == "increase" else -1.0
     test = describe_test(cid, x_label)
+    log = c.get("scale") == "log"
     labels, parts, strict = [], [], 1 - 2 * float(settings()["alpha"]) / frame[across].nunique()
     for value, sub in frame.groupby(across, sort=True):
         g = gate(sub, x, cid, label=x_label, unit=unit)
         if g.reason:
             return Verdict(c["claim"], NOT_TESTED, f"at {across} {_fmt(value)}: {g.evidence}", test, g.reason)
-        ci = contrast_interval(_groups(g.frame, x, c["metric"], log=False), level())
+        if log and (g.frame[c["metric"]].astype(float) <= 0).any():
+            return Verdict(c["claim"], NOT_TESTED, f"at {across} {_fmt(value)}: {c['what']} has values ≤ 0, which its "
+                           "log scale cannot take.", test, "metric not positive")
+        ci = contrast_interval(_groups(g.frame, x, c["metric"], log=log), level())
         if g.notes:
             parts.append(f"at {across} {_fmt(value)}: {g.notes.strip()}")
         label = directional_label(ci, sign)
@@ -507,7 +511,8 @@ def judge_axis_slices(frame: pd.DataFrame, x: str, cid: str, *, x_label: str, un
     label = (REPRODUCED if all(v == REPRODUCED for v in labels) else CONTRADICTED if CONTRADICTED in labels
              else INCONCLUSIVE)
     n = frame.groupby([across, x])["seed"].nunique()
-    evidence = (f"slope of {c['what']} per doubling of {x_label} (95 % CI), over {n.min()} {unit}s per point: "
+    evidence = (f"slope of {'log ' if log else ''}{c['what']} per doubling of {x_label} (95 % CI), over {n.min()} "
+                f"{unit}s per point: "
                 f"{'; '.join(parts)}.")
     return Verdict(c["claim"], label, evidence, test)
 
@@ -637,8 +642,12 @@ def regime_description(frame: pd.DataFrame, model: str = "model_name", by: tuple
         varying = [c for c in varying if dup.groupby(keys)[c].nunique(dropna=False).max() > 1]
         raise ValueError(f"several runs per model and seed when grouping by {keys}; pass by= with the columns "
                          f"that tell them apart (varying: {varying or 'unknown'})")
-    names = frame[keys].astype(str).agg(lambda r: r.iloc[0] + (f" ({', '.join(r.iloc[1:])})" if len(r) > 1
-                                                                else ""), axis=1)
+    def label(row: pd.Series) -> str:
+        # a numeric column (e.g. train.epochs) is named beside its value; a string one (init.scheme) says itself
+        extra = [str(v) if isinstance(v, str) else f"{col.split('.')[-1]} {_fmt(v)}" for col, v in row.iloc[1:].items()]
+        return str(row.iloc[0]) + (f" ({', '.join(extra)})" if extra else "")
+
+    names = frame[keys].apply(label, axis=1) if len(frame) else pd.Series([], dtype=str)
     reached = reached_regime(frame, s["trained_loss_fraction"]).groupby(names).all()
     missing = [str(m) for m, ok in reached.items() if not ok]
     head = (f"trained regime ({regime_rule_text(s['trained_loss_fraction'])}, in every seed) reached by "

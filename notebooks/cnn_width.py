@@ -156,8 +156,6 @@ if P["fixed_lr"] is not None:  # the same stored runs as before the pilot existe
               f"The pilot chose {P['fixed_lr']:g} for every width, so the judged runs, and with them the "
               "verdicts, are those of the fixed-LR protocol; the pilot confirms that LR rather than changing it.")
 else:
-    glue_text("lr_moved", "")
-else:
     comparison = record_fixed_lr_comparison(verdicts)
     glue_text("lr_moved", "")
 

@@ -200,6 +200,12 @@ glue_text("depth_losses", loss_range(depth))
 glue_text("width_losses", loss_range(width))
 glue_text("max_final_loss", f"{judged.final_train_loss.max():.4f}")
 glue_text("n_seeds", ", ".join(map(str, sorted(judged["seed"].unique()))))
+spread = depth.chosen.groupby(depth.axis)["probe_cos_std"].mean()
+lr_by_depth = depth.chosen.groupby(depth.axis)["train.lr"].first()
+glue_text("probe_spread_depth", f"The spread (std) of the per-example cosines goes from {spread.iloc[0]:.3f} at depth "
+          f"{spread.index[0]} to {spread.iloc[-1]:.3f} at depth {spread.index[-1]} (descriptive). The depths also "
+          f"train at different LRs ({', '.join(f'{d}: {lr:g}' for d, lr in lr_by_depth.items())}), which the "
+          "per-example minimum may follow.")
 glue_text("pairs_text", f"{int(judged['measure.n_pairs'].iloc[0])} pairs of {int(judged['measure.batch_size'].iloc[0])}")
 # how much of the width effect rests on the narrowest width, which also fits worst (added after the
 # results were seen; descriptive, not counted)
@@ -267,7 +273,7 @@ glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
 # - **Minibatch confusion at the last epoch** (the paper's measurement): depth
 #   {glue:text}`label_depth_min_cos`, width {glue:text}`label_width_min_cos`.
 # - **Per-example confusion** on the probe set: depth {glue:text}`label_depth_probe_cos`, width
-#   {glue:text}`label_width_probe_cos`.
+#   {glue:text}`label_width_probe_cos`. {glue:text}`probe_spread_depth`
 # - **Late training** (the poster's observation that the ordering appears after the LR decays and stays): an
 #   ordering late in training is {glue:text}`label_late_ordering_established`, and its sharpening after the
 #   decays {glue:text}`label_late_ordering` ({numref}`fig-mlp-ordering`). With 3 seeds and one extreme-value

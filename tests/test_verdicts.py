@@ -240,6 +240,13 @@ def test_best_group_and_slices_and_other_kinds():
     draws = pd.DataFrame([{"width": w, "depth": d, "seed": s, "cos_min": -1 / np.log2(2 * w) + 0.01 * s}
                           for w in (16, 64, 256) for d in (1, 4) for s in range(3)])
     assert V.judge_axis_slices(draws, "width", "init_width", x_label="width", unit="draw").label == "reproduced"
+    # a log-scale claim is judged on the log: η = ℓ² gives slope 2 ln 2 per doubling of the log, not the raw slope
+    raw = pd.DataFrame([{"width": w, "depth": d, "seed": s, "eta": w ** 2 * (1 + 0.01 * s)}
+                        for w in (16, 64, 256) for d in (1, 4) for s in range(3)])
+    v = V.judge_axis_slices(raw, "width", "init_width_raw", x_label="width", unit="draw")
+    assert v.label == "contradicted" and "slope of log raw η" in v.evidence and "depth 1: +1.386" in v.evidence
+    assert V.judge_axis_slices(raw.assign(eta=0.0), "width", "init_width_raw", x_label="width",
+                               unit="draw").reason == "metric not positive"
     assert V.judge_difference("fig1_rate", [3.0, 3.1, 2.9], [0.0, 0.1, -0.1], evidence="e").label == "reproduced"
     assert V.judge_difference("fig1_rate", [1.0, 1.1, 0.9], [0.0, 0.1, -0.1], evidence="e").label == "inconclusive"
     signs = V.judge_signs("fig1_cos_sign", {"d = 120": ([-0.01, -0.012, -0.011], +1), "d = 80": ([-0.01, -0.02, -0.015], -1)},
@@ -368,4 +375,4 @@ def test_small_values_get_the_decimals_to_show_them():
     frame = _runs(at_floor).rename(columns={"final_cos_min": "final_train_loss_"})
     frame["final_cos_min"] = frame.pop("final_train_loss_")
     v = V.judge_axis(frame, "model.depth", "depth_min_cos", x_label="depth")
-    assert "0.00280 ± 0.00010" in v.evidence and "slope per doubling -0.00042, 95 % CI [-0.00048" in v.evidence
+    assert "0.002800 ± 0.000100" in v.evidence and "slope per doubling -0.000425, 95 % CI [-0.000482" in v.evidence
