@@ -125,8 +125,10 @@ def least_squares_sgd(x: np.ndarray, y: np.ndarray, lr: float, iterations: int, 
                       record_every: int) -> dict[str, np.ndarray]:
     """Batch-1 SGD from w = 0 on F(w) = (1/N) Σ ½(x_i·w − y_i)² (paper Fig. 1).
 
-    Returns, at iterations 0, ``record_every``, ...: the full-gradient norm ‖∇F(w)‖, F(w) − F*, and the
-    mean and minimum cosine over all pairs of per-sample gradients.
+    Returns, at iterations 0, ``record_every``, ...: the full-gradient norm ‖∇F(w)‖, F(w) − F*, the
+    mean and minimum cosine over all pairs of per-sample gradients, and ``sum_ratio`` = N²‖G‖² / Σ‖g_i‖²
+    (G the mean gradient): Σ_{i≠j}⟨g_i, g_j⟩ = N²‖G‖² − Σ‖g_i‖², so the pairs' inner products sum to a
+    negative number exactly when the ratio is below 1.
     """
     if lr <= 0 or iterations < 1 or record_every < 1:
         raise ValueError("need lr > 0, iterations >= 1 and record_every >= 1")
@@ -136,7 +138,8 @@ def least_squares_sgd(x: np.ndarray, y: np.ndarray, lr: float, iterations: int, 
     f_star = 0.5 * np.mean((x @ w_star - y) ** 2)
     w = np.zeros(d)
     draws = rng.integers(0, n, size=iterations)
-    rows: dict[str, list] = {"iteration": [], "grad_norm": [], "suboptimality": [], "mean_cos": [], "min_cos": []}
+    rows: dict[str, list] = {"iteration": [], "grad_norm": [], "suboptimality": [], "mean_cos": [], "min_cos": [],
+                             "sum_ratio": []}
 
     def record(it: int) -> None:
         g = least_squares_gradients(x, y, w)
@@ -146,6 +149,8 @@ def least_squares_sgd(x: np.ndarray, y: np.ndarray, lr: float, iterations: int, 
         rows["suboptimality"].append(float(0.5 * np.mean((x @ w - y) ** 2) - f_star))
         rows["mean_cos"].append(stats["mean_cos"])
         rows["min_cos"].append(stats["min_cos"])
+        total = float((g * g).sum())
+        rows["sum_ratio"].append(float(n ** 2 * np.sum(g.mean(axis=0) ** 2) / total) if total > 0 else np.nan)
 
     record(0)
     for it, i in enumerate(draws, 1):

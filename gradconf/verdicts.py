@@ -263,8 +263,9 @@ def level() -> float:
 EXPECT = {"trend": ("increase", "decrease"), "bound": ("no increase", "no decrease")}
 
 
-def describe_test(cid: str, x_label: str = "x") -> str:
-    """The test that decides claim ``cid``, in words, with its parameters (shown on every verdict)."""
+def describe_test(cid: str, x_label: str = "x", unit: str = "seed") -> str:
+    """The test that decides claim ``cid``, in words, with its parameters and its ``unit`` of replication
+    (seeds, or draws at initialisation; shown on every verdict)."""
     c = claim(cid)
     kind = c.get("kind", "trend")
     if kind not in KINDS:
@@ -276,7 +277,7 @@ def describe_test(cid: str, x_label: str = "x") -> str:
                             if kind == "tolerance" else "")
     on = f"log {c['what']}" if c.get("scale") == "log" else c["what"]
     per = f"the least-squares slope of {on} per doubling of {x_label} through the per-value means (Welch " \
-          "linear contrast, seeds as the unit, Satterthwaite df)"
+          f"linear contrast, {unit}s as the unit, Satterthwaite df)"
     if kind == "trend" and c.get("across"):
         return (f"{per}, at every {c['across']} separately; reproduced when its 95 % interval lies on the claimed "
                 f"side of 0 at every {c['across']} (intersection–union, ≤ 2.5 %), contradicted when it lies on the "
@@ -452,7 +453,7 @@ def judge_axis(frame: pd.DataFrame, x: str, cid: str, *, x_label: str, unit: str
     kind = c.get("kind", "trend")
     if kind not in ("trend", "flat", "bound"):
         raise ValueError(f"claim {cid!r} is of kind {kind!r}, not a dependence along an axis")
-    test = describe_test(cid, x_label)
+    test = describe_test(cid, x_label, unit)
     g = gate(frame, x, cid, label=x_label, unit=unit)
     if g.reason:
         return Verdict(c["claim"], NOT_TESTED, g.evidence, test, g.reason)
@@ -490,7 +491,7 @@ def judge_axis_slices(frame: pd.DataFrame, x: str, cid: str, *, x_label: str, un
     c = claim(cid)
     across = c["across"]
     sign = 1.0 if c["expect"] == "increase" else -1.0
-    test = describe_test(cid, x_label)
+    test = describe_test(cid, x_label, unit)
     log = c.get("scale") == "log"
     labels, parts, strict = [], [], 1 - 2 * float(settings()["alpha"]) / frame[across].nunique()
     for value, sub in frame.groupby(across, sort=True):

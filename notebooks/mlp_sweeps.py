@@ -202,8 +202,11 @@ glue_text("max_final_loss", f"{judged.final_train_loss.max():.4f}")
 glue_text("n_seeds", ", ".join(map(str, sorted(judged["seed"].unique()))))
 spread = depth.chosen.groupby(depth.axis)["probe_cos_std"].mean()
 lr_by_depth = depth.chosen.groupby(depth.axis)["train.lr"].first()
+minibatch_spread = depth.chosen.groupby(depth.axis)["final_cos_std"].mean()
 glue_text("probe_spread_depth", f"The spread (std) of the per-example cosines goes from {spread.iloc[0]:.3f} at depth "
-          f"{spread.index[0]} to {spread.iloc[-1]:.3f} at depth {spread.index[-1]} (descriptive). The depths also "
+          f"{spread.index[0]} to {spread.iloc[-1]:.3f} at depth {spread.index[-1]}, and that of the minibatch "
+          f"cosines from {minibatch_spread.iloc[0]:.3f} to {minibatch_spread.iloc[-1]:.3f} (descriptive; the paper's "
+          "CNNs have a wider minibatch density when deeper). The depths also "
           f"train at different LRs ({', '.join(f'{d}: {lr:g}' for d, lr in lr_by_depth.items())}), which the "
           "per-example minimum may follow.")
 glue_text("pairs_text", f"{int(judged['measure.n_pairs'].iloc[0])} pairs of {int(judged['measure.batch_size'].iloc[0])}")

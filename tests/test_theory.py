@@ -53,6 +53,12 @@ def test_least_squares_sgd_converges_when_it_can_interpolate():
     x_under = rng.standard_normal((40, 20)) / np.sqrt(20)
     stalled = least_squares_sgd(x_under, rng.standard_normal(40), lr=0.5, iterations=4000, seed=0, record_every=1000)
     assert stalled["grad_norm"][-1] > 1e-2 * stalled["grad_norm"][0]
+    # sum_ratio = N²‖G‖²/Σ‖g_i‖², recorded at w = 0 first; Σ_{i≠j}⟨g_i, g_j⟩ = N²‖G‖² − Σ‖g_i‖²
+    g0 = least_squares_gradients(x_under, stalled_y := rng.standard_normal(40), np.zeros(20))
+    again = least_squares_sgd(x_under, stalled_y, lr=0.5, iterations=10, seed=0, record_every=10)
+    assert np.isclose(again["sum_ratio"][0], 40 ** 2 * np.sum(g0.mean(axis=0) ** 2) / np.sum(g0 * g0))
+    gram = g0 @ g0.T
+    assert np.isclose(gram.sum() - np.trace(gram), 40 ** 2 * np.sum(g0.mean(axis=0) ** 2) - np.sum(g0 * g0))
 
 
 def test_sgd_floor_scales_with_step_size_and_respects_the_bound():

@@ -245,6 +245,7 @@ def test_best_group_and_slices_and_other_kinds():
                         for w in (16, 64, 256) for d in (1, 4) for s in range(3)])
     v = V.judge_axis_slices(raw, "width", "init_width_raw", x_label="width", unit="draw")
     assert v.label == "contradicted" and "slope of log raw η" in v.evidence and "depth 1: +1.386" in v.evidence
+    assert "draws as the unit" in v.test and "seeds as the unit" not in v.test
     assert V.judge_axis_slices(raw.assign(eta=0.0), "width", "init_width_raw", x_label="width",
                                unit="draw").reason == "metric not positive"
     assert V.judge_difference("fig1_rate", [3.0, 3.1, 2.9], [0.0, 0.1, -0.1], evidence="e").label == "reproduced"
