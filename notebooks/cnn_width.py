@@ -54,6 +54,14 @@ glue_text("scale", scale_description(study))
 glue_text("channels", channel_description(study))
 glue_text("compute", compute_description(study))
 glue_text("protocol", protocol_text(study))
+glue_text("seed_list", ", ".join(map(str, study.seeds)))
+narrow = min(study.values)
+narrow_losses = study.chosen[study.chosen[study.axis] == narrow].sort_values("seed")["final_train_loss"]
+wider_max = study.chosen[study.chosen[study.axis] > narrow]["final_train_loss"].max()
+glue_text("loss_reading", f"At ℓ = {narrow} the judged seeds end at training losses "
+          f"{', '.join(f'{v:.4f}' for v in narrow_losses)}; every seed of the wider networks ends at or below "
+          f"{wider_max:.4f}." + (" The loss claim's wide interval comes mostly from the seeds of the narrowest "
+                                 "width, not from the wider ones." if narrow_losses.max() > 3 * wider_max else ""))
 probe = int(study.config_value("measure.probe_size") or 0)
 glue_text("probe", f"the exact per-example Gram of a {probe:,}-image probe set at each measured epoch" if probe
           else "no probe Gram at this preset")
@@ -90,11 +98,11 @@ glue_text("plateau_loss", f"{P['plateau_loss']:g}")
 # :name: fig-cnn-width
 #
 # CNN-16-ℓ on {glue:text}`dataset`, preset {glue:text}`preset`: {glue:text}`scale`. Each width is shown
-# at its selected learning rate ({glue:text}`lr_choice`), seeds 0–2. (a) training loss per epoch (epoch mean, from epoch 1), mean ± std over
+# at its selected learning rate ({glue:text}`lr_choice`), seeds {glue:text}`seed_list`; {glue:text}`channels`. (a) training loss per epoch (epoch mean, from epoch 1), mean ± std over
 # seeds; (b) minimum cosine at the last epoch, mean ± std (black) and single seeds (red); (c) KDE of the
 # last epoch's cosines pooled over seeds (Gaussian kernel, Scott's bandwidth); (d) minimum cosine at each
-# measured epoch. The paper shows (a)–(c) after 200 epochs on the full training set with 100 pairs of
-# size 128.
+# measured epoch, mean ± std over seeds. The paper shows (a)–(c) after 200 epochs on the full training
+# set at its channel widths with 100 pairs of size 128.
 # ```
 #
 # ```{glue:figure} fig_width_fit
@@ -110,7 +118,8 @@ glue_text("plateau_loss", f"{P['plateau_loss']:g}")
 # ```{glue:figure} fig_width_matched
 # :name: fig-cnn-width-matched
 #
-# Models compared at matched fit: the minimum minibatch cosine (top) and the minimum per-example cosine
+# CNN-16-ℓ on {glue:text}`dataset`, preset {glue:text}`preset`, compared at matched fit: the minimum
+# minibatch cosine (top) and the minimum per-example cosine
 # on the probe set (bottom) of each run at its first measured epoch with training loss ≤
 # {glue:text}`matched_loss`, against width (mean ± std over seeds, dots are seeds; a width with one seed
 # there has no band). Runs that never got there are absent and counted in the title. Same runs as
@@ -121,9 +130,11 @@ glue_text("plateau_loss", f"{P['plateau_loss']:g}")
 # ```{glue:figure} fig_width_plateau
 # :name: fig-cnn-width-plateau
 #
-# How long each width sits on its initial plateau: the first epoch with training loss ≤
+# CNN-16-ℓ on {glue:text}`dataset`, preset {glue:text}`preset`: how long each width sits on its initial
+# plateau, the first epoch with training loss ≤
 # {glue:text}`plateau_loss` ({glue:text}`lr_choice`), same runs as {ref}`the width figure
-# <fig-cnn-width>`. Descriptive, not judged; the paper does not report it.
+# <fig-cnn-width>`: mean ± std over the seeds that got there (black), single seeds (red). Descriptive, not
+# judged; the paper does not report it.
 # ```
 #
 # Parameter counts, selected learning rates, and final metrics (mean ± std over seeds):
@@ -154,10 +165,15 @@ if P["fixed_lr"] is not None:  # the same stored runs as before the pilot existe
     moved = [f"ℓ = {w}" for w, lr in selected_lrs.items() if not np.isclose(lr, P["fixed_lr"])]
     glue_text("lr_moved", f"The pilot moved {', '.join(moved)} away from {P['fixed_lr']:g}." if moved else
               f"The pilot chose {P['fixed_lr']:g} for every width, so the judged runs, and with them the "
-              "verdicts, are those of the fixed-LR protocol; the pilot confirms that LR rather than changing it.")
+              "verdicts, are those of the fixed-LR protocol. With one pilot seed per LR this says only that no "
+              "other LR of the grid beat it on that seed.")
+    glue_text("lr_change", "The learning rate changed after we saw results." if moved else
+              "The LR rule changed after we saw results; the learning rates did not.")
 else:
     comparison = record_fixed_lr_comparison(verdicts)
     glue_text("lr_moved", "")
+    glue_text("lr_change", "The LR rule of this chapter was changed after results had been seen at preset book.")
+    moved = []
 
 # %% [markdown]
 # ```{admonition} Verdict (computed from the runs above)
@@ -170,7 +186,9 @@ else:
 # Regime of these runs: {glue:text}`regime`. {glue:text}`verdict_rules`
 # ```
 #
-# **The learning rate changed after we saw results** (as in {doc}`cnn_depth`). {glue:text}`fixed_lr_text`
+# **Reading the loss verdict.** {glue:text}`loss_reading`
+#
+# **{glue:text}`lr_change`** (as in {doc}`cnn_depth`). {glue:text}`fixed_lr_text`
 
 # %% tags=["hide-input"]
 if comparison is not None:

@@ -52,7 +52,8 @@ glue_figure("fig_verdicts", verdict_figure(table))
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-print(f"{len(table)} verdicts from {table.chapter.nunique()} chapters; {len(paper)} on claims of the paper")
+print(f"{len(table)} verdicts (the paper's claims, sanity checks and the book's own) from {table.chapter.nunique()} "
+      f"chapters; {len(paper)} on claims of the paper, from {paper.chapter.nunique()} chapters")
 
 # %% [markdown]
 # At preset {glue:text}`preset`, {glue:text}`chapters` chapters give {glue:text}`n_claims` verdicts on
