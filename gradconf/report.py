@@ -79,6 +79,22 @@ def record_verdicts(chapter: str, verdicts: dict, regime: str) -> None:
     glue_text(VERDICT_RECORDS, json.dumps(verdict_records(chapter, verdicts, regime), ensure_ascii=False))
 
 
+def record_lr_choice(study: Any, models: str, symbol: str) -> tuple[Any, Any]:
+    """Glue how a study chose its LRs, for a chapter's prose: ``lr_choice`` (one fixed LR for every
+    ``models``, or each at its LR and the rule), ``lr_grid`` (every LR tried) and ``lr_selected`` (``symbol``
+    = value: LR per model). Returns the pilot table (:func:`gradconf.studies.pilot_table`, ``None`` without a
+    pilot) and the selected LR per value of the study's axis."""
+    from .studies import pilot_table
+
+    table = pilot_table(study)
+    glue_text("lr_choice", f"one fixed LR for every {models}" if table is None
+              else f"each {models} at its LR, selected on {study.chosen['lr_rule'].iloc[0]}")
+    glue_text("lr_grid", ", ".join(f"{v:g}" for v in sorted(study.runs["train.lr"].unique())))
+    selected = study.chosen.groupby(study.axis)["train.lr"].first()
+    glue_text("lr_selected", ", ".join(f"{symbol} = {v}: {lr:g}" for v, lr in selected.items()))
+    return table, selected
+
+
 def record_fixed_lr_comparison(verdicts: dict, fixed_verdicts: dict | None = None, fixed_lr: float | None = None,
                                fixed_regime: str = "", *, models: str = "model") -> Any:
     """Glue ``fixed_lr_text`` and ``verdicts_changed`` for a chapter whose LR rule changed after results were

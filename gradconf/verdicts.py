@@ -96,13 +96,16 @@ def claim(cid: str) -> dict[str, Any]:
 class Verdict:
     """A claim of the paper, what our runs show, the test that decided, and one of :data:`LABELS`.
 
-    ``reason`` says why a claim was not tested (required then, and only then)."""
+    ``reason`` says why a claim was not tested (required then, and only then). ``estimate`` is the tested
+    statistic with its interval, as the evidence states it, where the judge has one to quote (e.g. ``slope
+    per doubling +0.053, 95 % CI [...] (df 2.5)``), so that prose can cite it without parsing the evidence."""
 
     claim: str
     label: str
     evidence: str
     test: str
     reason: str = ""
+    estimate: str = ""
 
     def __post_init__(self) -> None:
         if self.label not in LABELS:
@@ -477,10 +480,10 @@ def judge_axis(frame: pd.DataFrame, x: str, cid: str, *, x_label: str, unit: str
     digits = min(6, significant_digits([v0.mean(), v1.mean(), (shown.hi - shown.lo) / 2], digits))
     n = sorted({len(v) for _, v in groups})
     n_text = f"{n[0]}" if len(n) == 1 else f"{n[0]}–{n[-1]}"
+    estimate = f"slope per doubling{' of the log' if log else ''} {shown.text(digits)}"
     evidence = (f"{g.notes}{_capital(c['what'])} goes from {_pm(v0, digits)} at {x_label} = {_fmt(x0)} to {_pm(v1, digits)} at "
-                f"{x_label} = {_fmt(x1)} (mean ± std over {n_text} {unit}s, {len(groups)} values); slope per "
-                f"doubling{' of the log' if log else ''} {shown.text(digits)}.")
-    return Verdict(c["claim"], label, evidence, test)
+                f"{x_label} = {_fmt(x1)} (mean ± std over {n_text} {unit}s, {len(groups)} values); {estimate}.")
+    return Verdict(c["claim"], label, evidence, test, estimate=estimate)
 
 
 def judge_axis_slices(frame: pd.DataFrame, x: str, cid: str, *, x_label: str, unit: str = "seed",

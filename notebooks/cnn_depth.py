@@ -38,9 +38,10 @@ from IPython.display import Markdown, display
 from gradconf.book import notebook_parameters
 from gradconf.figures import (fit_figure, matched_loss_figure, plateau_figure, schedule_figure, schedule_label,
                               sweep_figure)
-from gradconf.report import glue_figure, glue_text, record_fixed_lr_comparison, record_verdicts, setup
+from gradconf.report import (glue_figure, glue_text, record_fixed_lr_comparison, record_lr_choice, record_verdicts,
+                             setup)
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, epochs_to_loss, image_study,
-                              model_table, pilot_table, protocol_text, scale_description, schedule_study,
+                              model_table, protocol_text, scale_description, schedule_study,
                               schedule_table)
 from gradconf.verdicts import reached_regime, regime_description, regime_reference_loss, settings, study_verdicts
 
@@ -60,12 +61,7 @@ glue_text("protocol", protocol_text(study))
 probe = int(study.config_value("measure.probe_size") or 0)
 glue_text("probe", f"the exact per-example Gram of a {probe:,}-image probe set at each measured epoch" if probe
           else "no probe Gram at this preset")
-lr_pilot = pilot_table(study)
-glue_text("lr_choice", "one fixed LR for every depth" if lr_pilot is None
-          else f"each depth at its LR, selected on {study.chosen['lr_rule'].iloc[0]}")
-glue_text("lr_grid", ", ".join(f"{v:g}" for v in sorted(study.runs["train.lr"].unique())))
-selected_lrs = study.chosen.groupby(study.axis)["train.lr"].first()
-glue_text("lr_selected", ", ".join(f"β = {b}: {lr:g}" for b, lr in selected_lrs.items()))
+lr_pilot = record_lr_choice(study, "depth", "β")[0]
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT

@@ -37,10 +37,11 @@ from IPython.display import Markdown, display
 
 from gradconf.book import notebook_parameters
 from gradconf.figures import fit_figure, matched_loss_figure, plateau_figure, sweep_figure
-from gradconf.report import glue_figure, glue_text, record_fixed_lr_comparison, record_verdicts, setup
+from gradconf.report import (glue_figure, glue_text, record_fixed_lr_comparison, record_lr_choice, record_verdicts,
+                             setup)
 from gradconf.verdicts import regime_description, study_verdicts
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, image_study,
-                              model_table, pilot_table, protocol_text, scale_description)
+                              model_table, protocol_text, scale_description)
 
 P = notebook_parameters("cnn_width", preset, widths=widths, seeds=seeds, lrs=lrs, epochs=epochs, n_train=n_train,
                         matched_loss=matched_loss, plateau_loss=plateau_loss, fixed_lr=fixed_lr)
@@ -65,12 +66,7 @@ glue_text("loss_reading", f"At ℓ = {narrow} the judged seeds end at training l
 probe = int(study.config_value("measure.probe_size") or 0)
 glue_text("probe", f"the exact per-example Gram of a {probe:,}-image probe set at each measured epoch" if probe
           else "no probe Gram at this preset")
-lr_pilot = pilot_table(study)
-glue_text("lr_choice", "one fixed LR for every width" if lr_pilot is None
-          else f"each width at its LR, selected on {study.chosen['lr_rule'].iloc[0]}")
-glue_text("lr_grid", ", ".join(f"{v:g}" for v in sorted(study.runs["train.lr"].unique())))
-selected_lrs = study.chosen.groupby(study.axis)["train.lr"].first()
-glue_text("lr_selected", ", ".join(f"ℓ = {w}: {lr:g}" for w, lr in selected_lrs.items()))
+lr_pilot, selected_lrs = record_lr_choice(study, "width", "ℓ")
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT

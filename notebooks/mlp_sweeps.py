@@ -34,8 +34,6 @@ n_train = None
 matched_loss = None  # the training loss at which models are compared in the matched-fit figure
 
 # %% tags=["hide-input"]
-import re
-
 import pandas as pd
 from IPython.display import display
 
@@ -220,8 +218,7 @@ without = study_verdicts(width, ["width_min_cos", "width_probe_cos"], x_label="w
 
 
 def slope_text(v) -> str:
-    found = re.search(r"slope per doubling [^()]*\(df [\d.]+\)", v.evidence)
-    return f"{v.title}" + (f", {found.group(0)}" if found else "")
+    return v.title + (f", {v.estimate}" if v.estimate else "")
 
 
 glue_text("width_sensitivity", f"Width {narrow} ends at a mean training loss of {width_loss[narrow]:.3f}, against "

@@ -48,8 +48,6 @@ lrs = None
 epochs = None
 
 # %% tags=["hide-input"]
-import re
-
 import numpy as np
 from IPython.display import Markdown, display
 
@@ -209,10 +207,10 @@ orth_runs = linear.runs[(linear.runs["init.scheme"] == "orthogonal") & (linear.r
 orth_chosen = linear.chosen[linear.chosen["init.scheme"] == "orthogonal"]
 without_deepest = judge_axis(orth_chosen[orth_chosen[linear.axis] < deepest_depth], linear.axis,
                              "orth_train_loss_flat", x_label="depth")
-slope = re.search(r"slope per doubling [^()]*\(df [\d.]+\)", without_deepest.evidence)
 best_deep = orth_runs[orth_runs[linear.axis] == deepest_depth]["final_train_loss"].min()
 glue_text("orth_fragility", f"The label of the orthogonal early-training claim rests on depth {deepest_depth}: "
-          f"without it the same test gives {without_deepest.title}" + (f" ({slope.group(0)})" if slope else "")
+          f"without it the same test gives {without_deepest.title}"
+          + (f" ({without_deepest.estimate})" if without_deepest.estimate else "")
           + f". At depth {deepest_depth} no run with orthogonal weights, at any seed or LR tried, ended below "
           f"{best_deep:.3f}, against a mean of {orth.iloc[0]:.3f} at depth {orth.index[0]}, so the direction holds; "
           "its size, and with it the label, rests on three seeds whose pilot ended far lower (above). "

@@ -446,3 +446,21 @@ def test_disagreements_name_only_the_papers_contradicted_claims():
         "The evidence and the test are in the verdict box.")
     calm = {"depth_min_cos": Verdict("c", "inconclusive", "e", "t"), "floor_bound": sanity}
     assert disagreements_text(calm).startswith("No claim of the paper")
+
+
+def test_lr_choice_glues_the_rule_the_grid_and_each_models_lr(monkeypatch):
+    import pandas as pd
+
+    import gradconf.report as report
+    from gradconf.studies import Study
+
+    glued: dict[str, str] = {}
+    monkeypatch.setattr(report, "glue_text", lambda key, text: glued.__setitem__(key, text))
+    chosen = pd.DataFrame({"model.width": [2, 2, 4, 4], "seed": [0, 1, 0, 1], "train.lr": [0.05, 0.05, 0.025, 0.025],
+                           "lr_rule": ["fixed"] * 4})
+    runs = pd.concat([chosen, chosen.assign(**{"train.lr": 0.1})])
+    study = Study("toy", "smoke", "model.width", runs, chosen, pd.DataFrame(), pd.DataFrame(), 1.0, 0)
+    table, selected = report.record_lr_choice(study, "width", "ℓ")
+    assert table is None and selected.to_dict() == {2: 0.05, 4: 0.025}
+    assert glued == {"lr_choice": "one fixed LR for every width", "lr_grid": "0.025, 0.05, 0.1",
+                     "lr_selected": "ℓ = 2: 0.05, ℓ = 4: 0.025"}

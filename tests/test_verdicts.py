@@ -377,3 +377,4 @@ def test_small_values_get_the_decimals_to_show_them():
     frame["final_cos_min"] = frame.pop("final_train_loss_")
     v = V.judge_axis(frame, "model.depth", "depth_min_cos", x_label="depth")
     assert "0.002800 ± 0.000100" in v.evidence and "slope per doubling -0.000425, 95 % CI [-0.000482" in v.evidence
+    assert v.estimate.startswith("slope per doubling -0.000425, 95 % CI") and v.estimate in v.evidence
