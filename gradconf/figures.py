@@ -1,6 +1,7 @@
 """Figures shared by the trained-network chapters (paper Figs. 2-4): one function per panel layout."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -88,15 +89,22 @@ def sweep_figure(study: Study, label: str, *, palette: str = "viridis") -> Any:
     return fig
 
 
-def fit_figure(study: Study, label: str, *, palette: str = "viridis") -> Any:
+def fit_figure(study: Study, label: str, *, palette: str = "viridis", order: Sequence[Any] | None = None,
+               from_epoch: int = 0) -> Any:
     """The fit beside the confusion, per measured epoch, lines keyed by the swept value (mean over seeds):
     (a) training loss, (b) ‖G‖ of the probe set, (c) gradient noise scale B_simple of the probe set,
-    (d) minimum minibatch cosine against training loss — models compared at matched fit read vertically."""
+    (d) minimum minibatch cosine against training loss — models compared at matched fit read vertically.
+    ``order`` fixes the colour of each value (the values present, in that order; default sorted), so that a
+    chapter's figures share colours; ``from_epoch`` drops earlier epochs (e.g. epoch 0 of BatchNorm nets,
+    evaluated in eval mode where fresh BatchNorm is the identity)."""
     from .studies import fit_frame
 
     fit = fit_frame(study).rename(columns={study.axis: label})
-    values = sorted(fit[label].unique())
-    colours = dict(zip(values, sns.color_palette(palette, len(values))))
+    fit = fit[fit["epoch"] >= from_epoch]
+    present = set(fit[label].unique())
+    values = [v for v in order if v in present] if order is not None else sorted(present)
+    palette_order = list(order) if order is not None else values
+    colours = dict(zip(palette_order, sns.color_palette(palette, len(palette_order))))
     kw = dict(hue=label, hue_order=values, palette=colours, errorbar="sd", marker="o", markersize=4)
     fig, ax = plt.subplots(1, 4, figsize=(16, 3.8))
     panels = (("train_loss", "(a) training loss", "loss (epoch mean)"),
@@ -172,9 +180,9 @@ def variant_figure(study: Study) -> Any:
 
     One fixed colour and marker per variant in every panel; a variant whose every run at a depth diverged
     has no point there, and the figure names it below the panels; the legend sits outside the data."""
-    from .verdicts import with_variants
+    from .verdicts import VARIANTS, with_variants
 
-    order = ["plain", "+skip", "+BN", "+skip+BN"]
+    order = list(VARIANTS.values())
     colours = dict(zip(order, sns.color_palette("colorblind", len(order))))
     chosen, epochs = with_variants(study.chosen), with_variants(study.epochs)
     fig, ax = plt.subplots(1, 4, figsize=(16, 4.4))
@@ -329,21 +337,24 @@ def schedule_label(row: Any) -> str:
 
 
 def schedule_figure(study: Study) -> Any:
-    """Training loss of one model under several candidate schedules (one seed each), against epochs and against
-    SGD steps, with the trained-regime threshold (``trained_loss_fraction`` of the reference loss,
-    :func:`gradconf.verdicts.regime_reference_loss`)."""
+    """Training loss of one model under several candidate schedules, against epochs and against SGD steps,
+    with the trained-regime threshold (``trained_loss_fraction`` of the reference loss,
+    :func:`gradconf.verdicts.regime_reference_loss`); one line style per seed (solid: the first)."""
     from .verdicts import regime_reference_loss, settings
 
     e = study.epochs[study.epochs["epoch"] >= 1].copy()
     e["schedule"] = e.apply(schedule_label, axis=1)
     e["SGD steps"] = e["epoch"] * (e["n_train"] // e["train.batch_size"])
-    order = [schedule_label(r) for _, r in study.chosen.sort_values(
-        ["train.batch_size", "n_train", "train.lr"]).iterrows()]
+    order = list(dict.fromkeys(schedule_label(r) for _, r in study.chosen.sort_values(
+        ["train.batch_size", "n_train", "train.lr"]).iterrows()))
+    seeds = sorted(int(v) for v in e["seed"].unique())
+    e["seed"] = e["seed"].astype(int)
     colours = dict(zip(order, sns.color_palette("tab10", len(order))))
     threshold = settings()["trained_loss_fraction"] * float(regime_reference_loss(study.chosen).mean())
     fig, ax = plt.subplots(1, 2, figsize=(13, 4.2))
     for a, x in zip(ax, ("epoch", "SGD steps")):
         sns.lineplot(data=e, x=x, y="train_loss", hue="schedule", hue_order=order, palette=colours, ax=a,
+                     style="seed" if len(seeds) > 1 else None, style_order=seeds if len(seeds) > 1 else None,
                      legend=a is ax[1], errorbar=None)
         a.axhline(threshold, color="0.3", ls="--", lw=1)
         a.set(ylabel="training loss (epoch mean)", yscale="log")

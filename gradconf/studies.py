@@ -240,17 +240,18 @@ def schedule_study(sweep: str, preset: str) -> Study:
 
 
 def schedule_table(study: Study) -> pd.DataFrame:
-    """One row per run of a schedule study (the ``cnn_scale`` sweep): training-set size, batch, epochs, SGD
+    """One row per run of a schedule study (the ``cnn_scale`` sweep): seed, training-set size, batch, epochs, SGD
     steps and example passes (the cost, independent of the machine), LR, loss at initialisation and at the
     end, the final loss over the regime's reference (:func:`gradconf.verdicts.regime_reference_loss`) and
     whether the run reached the trained regime (:func:`gradconf.verdicts.reached_regime`)."""
     from .verdicts import reached_regime, regime_reference_loss, settings
 
-    r = study.chosen.sort_values(["train.batch_size", "n_train", "train.lr"]).reset_index(drop=True)
+    r = study.chosen.sort_values(["seed", "train.batch_size", "n_train", "train.lr"]).reset_index(drop=True)
     n = r["n_train"].astype(int)
     steps = (n // r["train.batch_size"]) * r["train.epochs"]
     pct = 100 * settings()["trained_loss_fraction"]
     return pd.DataFrame({
+        "seed": r["seed"].astype(int),
         "training images": n.map(lambda v: f"{v:,}"),
         "batch": r["train.batch_size"].astype(int),
         "epochs": r["train.epochs"].astype(int),

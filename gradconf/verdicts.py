@@ -586,13 +586,19 @@ def judge_tolerance(cid: str, holds: bool, evidence: str) -> Verdict:
     return Verdict(c["claim"], REPRODUCED if holds else CONTRADICTED, evidence, describe_test(cid))
 
 
+def interval_label(cid: str, interval: Interval) -> str:
+    """The label of a ``flat`` claim's TOST on ``interval``: the claim's margin around its ``center``
+    (default 0), at the verdicts' level (what :func:`judge_interval` decides, without the prose)."""
+    c = claim(cid)
+    shifted = Interval(interval.estimate - float(c.get("center", 0.0)), interval.se, interval.df, level())
+    return equivalence_label(shifted, float(c["margin"]))
+
+
 def judge_interval(cid: str, interval: Interval, *, evidence: str, digits: int = 3) -> Verdict:
     """A ``flat`` claim judged on a chapter's own interval (e.g. a slope over draws), by TOST against the
     claim's margin around its ``center`` (default 0)."""
     c = claim(cid)
-    center = float(c.get("center", 0.0))
-    shifted = Interval(interval.estimate - center, interval.se, interval.df, level())
-    label = equivalence_label(shifted, float(c["margin"]))
+    label = interval_label(cid, interval)
     shown = Interval(interval.estimate, interval.se, interval.df, level())
     if interval.se <= 1e-12 * max(1.0, abs(interval.estimate)):
         return Verdict(c["claim"], NOT_TESTED, f"{evidence} No variation across runs.", describe_test(cid),
@@ -634,7 +640,7 @@ def lr_rule_description(rule: str) -> str:
 
 def regime_description(frame: pd.DataFrame, model: str = "model_name", by: tuple[str, ...] = ()) -> str:
     """How many models of a trained study reached the trained regime in every seed, naming those that did
-    not, and (when ``frame`` has an ``lr_rule`` column) how their LRs were chosen. A model is one value of
+    not (with how many of their seeds diverged, where any did), and (when ``frame`` has an ``lr_rule`` column) how their LRs were chosen. A model is one value of
     ``model`` and of every column in ``by`` (e.g. ``init.scheme`` where several initialisations share a
     model name); a frame in which two runs share a model and a seed is refused, since counting them as
     one model would mix them."""
@@ -653,7 +659,11 @@ def regime_description(frame: pd.DataFrame, model: str = "model_name", by: tuple
 
     names = frame[keys].apply(label, axis=1) if len(frame) else pd.Series([], dtype=str)
     reached = reached_regime(frame, s["trained_loss_fraction"]).groupby(names).all()
-    missing = [str(m) for m, ok in reached.items() if not ok]
+    # a diverged seed also fails the rule; say so, since "not reached" alone reads as "trained too little"
+    diverged = ((frame["status"] != "ok") if "status" in frame else pd.Series(False, index=frame.index)).groupby(names)
+    lost, seeds = diverged.sum(), diverged.size()
+    missing = [f"{m} ({int(lost[m])} of {int(seeds[m])} seeds diverged)" if lost[m] else str(m)
+               for m, ok in reached.items() if not ok]
     head = (f"trained regime ({regime_rule_text(s['trained_loss_fraction'])}, in every seed) reached by "
             f"{int(reached.sum())} of {len(reached)} models")
     rules = sorted(set(frame["lr_rule"])) if "lr_rule" in frame else []

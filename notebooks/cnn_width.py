@@ -77,7 +77,9 @@ print(f"dataset: {DATASET_NAMES[dataset][0]}; widths {study.values}; seeds {stud
 # {glue:text}`probe`.
 # Summed compute: {glue:text}`compute` (recorded wall time, runs sharing 2 CPU cores). Regime:
 # {glue:text}`regime`. The schedule is the CPU scale chosen in {doc}`cnn_depth`, the cheapest one tried
-# in which CNN-16-2 trains; the paper's protocol is the `paper` preset, and the `gpu` preset runs it at
+# in which CNN-16-2 trains. It was chosen on seed 0, whose run at the chosen schedule and LR is also a
+# judged run of CNN-16-2 (that chapter shows the schedules on a second seed as a check), so ℓ = 2's
+# seed 0 is not independent of the choice of scale; the paper's protocol is the `paper` preset, and the `gpu` preset runs it at
 # 60 epochs on a GPU ({doc}`differences`).
 
 # %% tags=["hide-input"]
@@ -206,5 +208,5 @@ if comparison is not None:
 # - **LR.** LRs tried: {glue:text}`lr_grid`; {glue:text}`lr_choice` (selected: {glue:text}`lr_selected`).
 #   The paper tunes the initial LR per model on a logarithmic grid it does not state, keeping the run
 #   with the lowest training loss; we choose on a pilot seed that is never judged, so that the choice
-#   cannot flatter the judged seeds. The pilot was added to this chapter after its fixed-LR results had
+#   cannot flatter the judged seeds (the CPU scale itself was chosen on seed 0: see above). The pilot was added to this chapter after its fixed-LR results had
 #   been seen; the previous section shows both.

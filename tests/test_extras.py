@@ -9,7 +9,7 @@ import torch
 
 from gradconf.bounded_weights import bounded_sweeps, single_entry_gram, worst_in_ball
 from gradconf.init import InitConfig
-from gradconf.init_confusion import level_set_slope, level_widths
+from gradconf.level_sets import exponent_test_error_rates, grid_array, level_set_slope, level_widths
 from gradconf.models import MLPConfig, build_model
 from gradconf.studies import Study, epochs_to_loss, late_sharpening, ordering_by_epoch, schedule_table
 from gradconf.synthetic import sphere_teacher
@@ -84,6 +84,102 @@ def test_level_set_slope_recovers_a_known_exponent():
     assert res["slope"] == pytest.approx(1.0, abs=0.05) and res["depths"] == 4 and res["level"] == pytest.approx(0.0)
 
 
+def _single_index_grid(k: float, draws: int = 20, noise: float = 0.02, seed: int = 0) -> pd.DataFrame:
+    """cos_min = logistic(log2 width − k log2 depth) + a shared per-draw shift + cell noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for draw in range(draws):
+        shift = rng.normal(0, noise / 2)
+        for w in (4, 8, 16, 32, 64, 128, 256, 512):
+            for b in (1, 2, 4, 8):
+                u = math.log2(w) - k * math.log2(b)
+                rows.append({"width": w, "depth": b, "draw": draw,
+                             "cos_min": -0.9 + 0.6 / (1 + math.exp(-(u - 4))) + shift + rng.normal(0, noise)})
+    return pd.DataFrame(rows)
+
+
+def test_level_set_slope_is_the_slope_through_the_per_depth_crossings():
+    # the vectorised estimator against the plain one: crossings per depth (level_widths), then a polyfit
+    frame = _single_index_grid(1.3, draws=5, seed=3)
+    means = frame.groupby(["width", "depth"])[["cos_min"]].mean()
+    lo, hi = float(means["cos_min"].min()), float(means["cos_min"].max())
+    for fraction in (0.3, 0.6):
+        crossings = level_widths(means, lo + fraction * (hi - lo)).dropna()
+        expected = np.polyfit(np.log2(crossings.index.to_numpy(dtype=float)), np.log2(crossings.to_numpy()), 1)[0]
+        res = level_set_slope(frame, fraction, boot=30, seed=1)
+        assert res["slope"] == pytest.approx(expected, abs=1e-12) and res["depths"] == len(crossings)
+        assert 0 < res["se"] < 1 and res["boot_finite"] == 30
+
+
+def test_grid_array_refuses_missing_and_repeated_cells():
+    frame = _single_index_grid(1.0, draws=3)
+    widths, depths, values = grid_array(frame)
+    assert values.shape == (3, len(widths), len(depths))
+    with pytest.raises(ValueError, match="missing"):
+        grid_array(frame.iloc[1:])
+    with pytest.raises(ValueError, match="repeats"):
+        grid_array(pd.concat([frame, frame.iloc[:1]]))
+
+
+def test_every_bootstrap_resample_is_judged_at_its_own_level():
+    # each row of _bootstrap must equal the plain estimator on that resample: crossings at the resample's own
+    # level (recomputed from its own cell means), then a polyfit
+    from gradconf.level_sets import _bootstrap
+
+    frame = _single_index_grid(1.2, draws=8, noise=0.05, seed=5)
+    widths, depths, values = grid_array(frame)
+    lw, ld = np.log2(widths.astype(float)), np.log2(depths.astype(float))
+    picks = np.random.default_rng(0).integers(0, len(values), size=(25, len(values)))
+    got = _bootstrap(values, 0.4, lw, ld, picks, chunk=7)
+    for row, pick in zip(got, picks):
+        means = values[pick].mean(axis=0)
+        level_value = means.min() + 0.4 * (means.max() - means.min())
+        frame_means = pd.DataFrame({"cos_min": means.ravel()},
+                                   index=pd.MultiIndex.from_product([widths, depths], names=["width", "depth"]))
+        crossings = level_widths(frame_means, level_value).dropna()
+        if len(crossings) < 3:
+            assert np.isnan(row)
+        else:
+            expected = np.polyfit(np.log2(crossings.index.to_numpy(dtype=float)), np.log2(crossings.to_numpy()), 1)[0]
+            assert row == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_shear_tilts_the_level_sets_by_exactly_its_amount():
+    from gradconf.level_sets import _estimates, null_shear, sheared
+
+    frame = _single_index_grid(1.0, draws=4, noise=0.0)
+    widths, depths, values = grid_array(frame)
+    lw, ld = np.log2(widths.astype(float)), np.log2(depths.astype(float))
+    means = values.mean(axis=0)
+    base = _estimates(means[None], 0.5, lw, ld)[0][0]
+    for shear in (-0.5, 0.4, 1.0):
+        tilted = _estimates(sheared(means, lw, ld, shear)[None], 0.5, lw, ld)[0][0]
+        assert tilted - base == pytest.approx(shear, abs=1e-9)
+    # sheared draws average to the sheared mean (the null keeps each draw's noise where it sits)
+    assert sheared(values, lw, ld, 0.7).mean(axis=0) == pytest.approx(sheared(means, lw, ld, 0.7))
+    assert null_shear(means, 0.5, lw, ld, base + 0.6) == pytest.approx(0.6, abs=0.01)
+    # a level set of exponent 4 over four octaves of depth needs 12 octaves of width: it leaves this grid
+    assert np.isnan(null_shear(means, 0.5, lw, ld, 4.0))
+
+
+def test_exponent_test_error_rates_on_a_grid_where_one_exponent_holds():
+    """On a grid whose level sets are straight, the phase-diagram test should keep its false labels near
+    the nominal 2.5 % at the margin's ends, reproduce at the center, and its bootstrap s.e. should match
+    the spread of its estimates over simulated grids."""
+    rates = exponent_test_error_rates(_single_index_grid(2.0), 0.5, cid="phase_diagram", grids=150, boot=100,
+                                      seed=0).set_index("true_slope")
+    assert list(rates.index) == [1.5, 2.0, 2.5]
+    shares = rates[["reproduced", "contradicted", "inconclusive", "not tested"]]
+    assert np.allclose(shares.sum(axis=1), 1.0)
+    assert rates.loc[2.0, "shear"] == pytest.approx(0.0, abs=0.05)
+    assert rates.loc[2.0, "reproduced | tested"] >= 0.9 and rates.loc[2.0, "contradicted"] == 0.0
+    for end in (1.5, 2.5):
+        assert rates.loc[end, "contradicted | tested"] <= 0.06 and rates.loc[end, "reproduced | tested"] <= 0.06
+    # the null grids sit where they should, and the s.e. is neither too small nor too large
+    assert np.allclose(rates["mean estimate"], rates.index, atol=0.05)
+    assert ((rates["median s.e."] / rates["sd of estimates"]).between(0.75, 1.33)).all(), rates
+
+
 def _toy_study(axis_values, slopes_by_epoch, seeds=(0, 1, 2)):
     rows = []
     for seed in seeds:
@@ -117,6 +213,32 @@ def test_epochs_to_loss_and_schedule_table():
         {1: math.nan, 4: 1.0}, nan_ok=True)
     table = schedule_table(study)
     assert set(table["reached (≤ 25 %)"]) == {"yes", "no"} and table["SGD steps"].iloc[0] == "16"
+    # one row per run, seeds apart and in order (the schedules are run on a second seed as a check)
+    assert table["seed"].tolist() == sorted(study.chosen["seed"].tolist())
+
+
+def test_fit_figure_keeps_a_fixed_colour_per_value_and_drops_early_epochs():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.colors import to_hex
+
+    from gradconf.figures import fit_figure
+
+    study = _toy_study([1, 4], [(0.1, 0.0), (0.1, 0.0), (0.1, 0.0)])
+    study.epochs["probe_grad_norm"] = 1.0 + study.epochs["epoch"]
+    study.epochs["probe_noise_scale"] = 2.0
+    fig = fit_figure(study, "depth", palette="colorblind", order=[4, 2, 1], from_epoch=1)
+    panel_d = fig.axes[3].get_lines()
+    colours = sns.color_palette("colorblind", 3)
+    # value 1 is third in the order, so it keeps the third colour although value 2 is absent
+    assert {to_hex(line.get_color()) for line in panel_d} == {to_hex(colours[0]), to_hex(colours[2])}
+    # the loss is 2/(1 + epoch·v): 2.0 at epoch 0, which from_epoch=1 leaves out
+    assert all(max(line.get_xdata()) < 2.0 for line in panel_d)
+    assert max(max(line.get_xdata()) for line in fit_figure(study, "depth").axes[3].get_lines()) == 2.0
+    plt.close("all")
 
 
 def test_cosine_band_is_clipped_to_the_unit_interval():

@@ -300,6 +300,10 @@ def test_regime_description_names_untrained_models_and_the_lr_rule():
     assert "LR" not in V.regime_description(frame.drop(columns="lr_rule"))
     with pytest.raises(ValueError, match="unknown LR rule"):
         V.lr_rule_description("best of all seeds")
+    # a seed that diverged fails the rule too, and the line says so rather than "trained too little"
+    frame.loc[(frame["model.depth"] == 16) & (frame["seed"] == frame["seed"].min()), "status"] = "diverged"
+    seeds16 = int((frame["model.depth"] == 16).sum())
+    assert f"not reached: MLP-16 (1 of {seeds16} seeds diverged)" in V.regime_description(frame)
 
 
 def test_regime_description_counts_models_told_apart_by_other_columns():
