@@ -126,16 +126,18 @@ def level_set_slope(frame: pd.DataFrame, fraction: float, *, metric: str = "cos_
             "boot_finite": int(len(finite)), "boot": boot}
 
 
-def sheared(values: np.ndarray, log_widths: np.ndarray, log_depths: np.ndarray, shear: float) -> np.ndarray:
-    """``values[..., width, depth]`` moved along log2 width by ``shear`` × (log2 β − its mean over the grid):
-    v'(log2 ℓ, log2 β) = v(log2 ℓ − shear (log2 β − mean), log2 β), interpolated linearly in log2 width and
-    held at the grid's edge values beyond it. A level set log2 ℓ*(log2 β) of ``values`` becomes
-    log2 ℓ* + shear (log2 β − mean): its slope rises by exactly ``shear`` wherever it stays inside the grid,
-    and everything else about the grid (the shape of its level sets, the noise of each draw at each point
-    of the surface) moves with it."""
+def sheared(values: np.ndarray, log_widths: np.ndarray, log_depths: np.ndarray, shear: float,
+            pivot: float | None = None) -> np.ndarray:
+    """``values[..., width, depth]`` moved along log2 width by ``shear`` × (log2 β − ``pivot``, default the
+    grid's mean log2 β): v'(log2 ℓ, log2 β) = v(log2 ℓ − shear (log2 β − pivot), log2 β), interpolated
+    linearly in log2 width and held at the grid's edge values beyond it. A level set log2 ℓ*(log2 β) of
+    ``values`` becomes log2 ℓ* + shear (log2 β − pivot): its slope rises by exactly ``shear`` wherever it
+    stays inside the grid, and everything else about the grid (the shape of its level sets, the noise of
+    each draw at each point of the surface) moves with it."""
     out = np.empty_like(values, dtype=float)
     index = np.arange(len(log_widths), dtype=float)
-    for j, offset in enumerate(log_depths - log_depths.mean()):
+    centre = log_depths.mean() if pivot is None else pivot
+    for j, offset in enumerate(log_depths - centre):
         position = np.interp(log_widths - shear * offset, log_widths, index)
         low = np.floor(position).astype(int)
         high = np.minimum(low + 1, len(log_widths) - 1)
@@ -144,22 +146,46 @@ def sheared(values: np.ndarray, log_widths: np.ndarray, log_depths: np.ndarray, 
     return out
 
 
+def shear_pivots(means: np.ndarray, fraction: float, log_widths: np.ndarray, log_depths: np.ndarray) -> list[float]:
+    """Where a null grid may turn our level set, in order of preference: the mean log2 β of the depths where
+    the level set of ``means[width, depth]`` is crossed (its least-squares line turns about its own centroid,
+    so the level set keeps its place), then the grid's mean log2 β, then each depth of the grid from the
+    centroid outwards."""
+    lo, hi = means.min(), means.max()
+    crossed = np.isfinite(_crossings(means[None], np.array([lo + fraction * (hi - lo)]), log_widths)[0])
+    centroid = float(log_depths[crossed].mean()) if crossed.any() else float(log_depths.mean())
+    rest = sorted((float(v) for v in log_depths), key=lambda v: (abs(v - centroid), v))
+    return list(dict.fromkeys([centroid, float(log_depths.mean()), *rest]))
+
+
+def null_grid(means: np.ndarray, fraction: float, log_widths: np.ndarray, log_depths: np.ndarray,
+              target: float) -> tuple[float, float]:
+    """``(shear, pivot)`` of the first pivot of :func:`shear_pivots` about which a shear gives the cell means a
+    level-set exponent of ``target`` (:func:`null_shear`); ``(NaN, NaN)`` when none does: no sheared copy of
+    our grid holds a level set of that exponent across three depths or more."""
+    for pivot in shear_pivots(means, fraction, log_widths, log_depths):
+        shear = null_shear(means, fraction, log_widths, log_depths, target, pivot=pivot)
+        if np.isfinite(shear):
+            return shear, pivot
+    return math.nan, math.nan
+
+
 def null_shear(means: np.ndarray, fraction: float, log_widths: np.ndarray, log_depths: np.ndarray,
-               target: float, *, tolerance: float = 0.01) -> float:
-    """The shear (:func:`sheared`) that gives the cell means ``means[width, depth]`` a level-set exponent of
-    ``target`` as the estimator measures it: target − ours when the crossings stay inside the grid (exact),
-    else the closest of a fine search within ±2 of that; NaN when none gets within ``tolerance`` (the level
-    set leaves the grid first)."""
+               target: float, *, pivot: float | None = None, tolerance: float = 0.01) -> float:
+    """The shear (:func:`sheared` about ``pivot``) that gives the cell means ``means[width, depth]`` a
+    level-set exponent of ``target`` as the estimator measures it: target − ours when the crossings stay
+    inside the grid (exact), else the closest of a fine search within ±2 of that; NaN when none gets within
+    ``tolerance`` (the level set leaves the grid first)."""
     ours = _estimates(means[None], fraction, log_widths, log_depths)[0][0]
     if not np.isfinite(ours):
         return math.nan
     start = target - ours
     # while the crossings stay inside the grid the tilt is exact, so the first guess usually hits
-    if abs(_estimates(sheared(means, log_widths, log_depths, start)[None], fraction, log_widths,
+    if abs(_estimates(sheared(means, log_widths, log_depths, start, pivot)[None], fraction, log_widths,
                       log_depths)[0][0] - target) < 1e-9:
         return float(start)
     shears = start + np.linspace(-2.0, 2.0, 801)
-    got = _estimates(np.stack([sheared(means, log_widths, log_depths, s) for s in shears]), fraction,
+    got = _estimates(np.stack([sheared(means, log_widths, log_depths, s, pivot) for s in shears]), fraction,
                      log_widths, log_depths)[0]
     miss = np.abs(got - target)
     if not np.isfinite(miss).any() or np.nanmin(miss) > tolerance:
@@ -174,9 +200,10 @@ def exponent_test_error_rates(frame: pd.DataFrame, fraction: float, *, cid: str,
     ours: its false-label rates and its power here.
 
     True exponents: both ends of the claim's margin and its center. For each, every observed draw's whole
-    grid is sheared (:func:`sheared`) by the one amount that gives the mean grid that exponent
-    (:func:`null_shear`), so the null keeps our level sets' shape and our draws' noise where they sit on the
-    surface; ``grids`` grids are drawn from those sheared draws by resampling draws, and each is judged as the
+    grid is sheared (:func:`sheared`) by the amount that gives the mean grid that exponent, about the first
+    pivot that allows it (:func:`null_grid`: preferably the middle of our level set's crossed depths, so its
+    least-squares line turns about its own centroid); the null keeps our level set's shape and our draws'
+    noise where it sits on the surface; ``grids`` grids are drawn from those sheared draws by resampling draws, and each is judged as the
     chapter judges ours, with ``boot`` bootstrap resamples. At an end of the margin *reproduced* and
     *contradicted* are both false labels; at the center *contradicted* is false and *reproduced* the power.
     One row per true exponent: the shear; the share of grids given each label; the same among the grids
@@ -193,12 +220,12 @@ def exponent_test_error_rates(frame: pd.DataFrame, fraction: float, *, cid: str,
     names = ("reproduced", "contradicted", "inconclusive", "not tested")
     rows = []
     for k in (center - margin, center, center + margin):
-        shear = null_shear(values.mean(axis=0), fraction, lw, ld, k)
-        row: dict[str, float] = {"true_slope": float(k), "shear": shear, "grids": grids}
+        shear, pivot = null_grid(values.mean(axis=0), fraction, lw, ld, k)
+        row: dict[str, float] = {"true_slope": float(k), "shear": shear, "pivot depth": 2 ** pivot, "grids": grids}
         if not np.isfinite(shear):
             rows.append(row)
             continue
-        moved = sheared(values, lw, ld, shear)
+        moved = sheared(values, lw, ld, shear, pivot)
         labels, estimates, errors = [], [], []
         for _ in range(grids):
             grid = moved[rng.integers(0, n, size=n)]
@@ -224,7 +251,7 @@ def exponent_test_error_rates(frame: pd.DataFrame, fraction: float, *, cid: str,
         row["sd of estimates"] = float(np.std(estimates, ddof=1)) if tested > 1 else math.nan
         row["mean estimate"] = float(np.mean(estimates)) if tested else math.nan
         rows.append(row)
-    columns = ["true_slope", "shear", "grids", *names, "tested",
+    columns = ["true_slope", "shear", "pivot depth", "grids", *names, "tested",
                *(f"{name} | tested{tail}" for name in ("reproduced", "contradicted") for tail in ("", ", MC s.e.")),
                "median s.e.", "sd of estimates", "mean estimate"]
     return pd.DataFrame(rows).reindex(columns=columns)

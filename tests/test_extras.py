@@ -145,7 +145,7 @@ def test_every_bootstrap_resample_is_judged_at_its_own_level():
 
 
 def test_a_shear_tilts_the_level_sets_by_exactly_its_amount():
-    from gradconf.level_sets import _estimates, null_shear, sheared
+    from gradconf.level_sets import _crossings, _estimates, null_grid, null_shear, shear_pivots, sheared
 
     frame = _single_index_grid(1.0, draws=4, noise=0.0)
     widths, depths, values = grid_array(frame)
@@ -160,21 +160,29 @@ def test_a_shear_tilts_the_level_sets_by_exactly_its_amount():
     assert null_shear(means, 0.5, lw, ld, base + 0.6) == pytest.approx(0.6, abs=0.01)
     # a level set of exponent 4 over four octaves of depth needs 12 octaves of width: it leaves this grid
     assert np.isnan(null_shear(means, 0.5, lw, ld, 4.0))
+    assert all(np.isnan(v) for v in null_grid(means, 0.5, lw, ld, 4.0))
+    # the preferred pivot is the middle of the crossed depths, then the grid's mean depth, then every depth
+    crossed = np.isfinite(_crossings(means[None], np.array([means.min() + 0.5 * np.ptp(means)]), lw)[0])
+    pivots = shear_pivots(means, 0.5, lw, ld)
+    assert pivots[0] == pytest.approx(ld[crossed].mean()) and set(ld) <= set(pivots)
+    shear, pivot = null_grid(means, 0.5, lw, ld, base + 0.3)
+    assert pivot == pivots[0] and shear == pytest.approx(0.3, abs=1e-9)
 
 
 def test_exponent_test_error_rates_on_a_grid_where_one_exponent_holds():
     """On a grid whose level sets are straight, the phase-diagram test should keep its false labels near
     the nominal 2.5 % at the margin's ends, reproduce at the center, and its bootstrap s.e. should match
     the spread of its estimates over simulated grids."""
-    rates = exponent_test_error_rates(_single_index_grid(2.0), 0.5, cid="phase_diagram", grids=150, boot=100,
+    rates = exponent_test_error_rates(_single_index_grid(2.0), 0.5, cid="phase_diagram", grids=400, boot=100,
                                       seed=0).set_index("true_slope")
     assert list(rates.index) == [1.5, 2.0, 2.5]
     shares = rates[["reproduced", "contradicted", "inconclusive", "not tested"]]
     assert np.allclose(shares.sum(axis=1), 1.0)
     assert rates.loc[2.0, "shear"] == pytest.approx(0.0, abs=0.05)
     assert rates.loc[2.0, "reproduced | tested"] >= 0.9 and rates.loc[2.0, "contradicted"] == 0.0
+    # the book's bar for a wrong label checked by simulation is 5 %; 400 grids add about 2 s.e. of slack
     for end in (1.5, 2.5):
-        assert rates.loc[end, "contradicted | tested"] <= 0.06 and rates.loc[end, "reproduced | tested"] <= 0.06
+        assert rates.loc[end, "contradicted | tested"] <= 0.075 and rates.loc[end, "reproduced | tested"] <= 0.075
     # the null grids sit where they should, and the s.e. is neither too small nor too large
     assert np.allclose(rates["mean estimate"], rates.index, atol=0.05)
     assert ((rates["median s.e."] / rates["sd of estimates"]).between(0.75, 1.33)).all(), rates
