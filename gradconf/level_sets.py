@@ -131,9 +131,11 @@ def sheared(values: np.ndarray, log_widths: np.ndarray, log_depths: np.ndarray, 
     """``values[..., width, depth]`` moved along log2 width by ``shear`` × (log2 β − ``pivot``, default the
     grid's mean log2 β): v'(log2 ℓ, log2 β) = v(log2 ℓ − shear (log2 β − pivot), log2 β), interpolated
     linearly in log2 width and held at the grid's edge values beyond it. A level set log2 ℓ*(log2 β) of
-    ``values`` becomes log2 ℓ* + shear (log2 β − pivot): its slope rises by exactly ``shear`` wherever it
-    stays inside the grid, and everything else about the grid (the shape of its level sets, the noise of
-    each draw at each point of the surface) moves with it."""
+    ``values`` moves to about log2 ℓ* + shear (log2 β − pivot), so its slope rises by about ``shear``: not
+    exactly, since re-interpolating a piecewise-linear column at shifted points bends it where the shift
+    crosses a grid width, and the edge values can change the grid's range and with it the level
+    (:func:`null_shear` therefore solves for the shear). Everything else about the grid (the shape of its
+    level sets, the noise of each draw at each point of the surface) moves with it."""
     out = np.empty_like(values, dtype=float)
     index = np.arange(len(log_widths), dtype=float)
     centre = log_depths.mean() if pivot is None else pivot
@@ -171,26 +173,38 @@ def null_grid(means: np.ndarray, fraction: float, log_widths: np.ndarray, log_de
 
 
 def null_shear(means: np.ndarray, fraction: float, log_widths: np.ndarray, log_depths: np.ndarray,
-               target: float, *, pivot: float | None = None, tolerance: float = 0.01) -> float:
+               target: float, *, pivot: float | None = None, tolerance: float = 1e-6) -> float:
     """The shear (:func:`sheared` about ``pivot``) that gives the cell means ``means[width, depth]`` a
-    level-set exponent of ``target`` as the estimator measures it: target − ours when the crossings stay
-    inside the grid (exact), else the closest of a fine search within ±2 of that; NaN when none gets within
-    ``tolerance`` (the level set leaves the grid first)."""
+    level-set exponent of ``target`` as the estimator measures it: the root nearest target − ours of
+    (exponent after the shear) − target, bracketed on a grid of shears within ±2 of that guess and solved by
+    Brent's method; NaN when our own level set crosses fewer than three depths, or when no shear reaches the
+    target within ``tolerance`` (the level set leaves the grid first)."""
+    from scipy.optimize import brentq
+
     ours = _estimates(means[None], fraction, log_widths, log_depths)[0][0]
     if not np.isfinite(ours):
         return math.nan
+
+    def miss(shear: float) -> float:
+        return float(_estimates(sheared(means, log_widths, log_depths, shear, pivot)[None], fraction, log_widths,
+                                log_depths)[0][0] - target)
+
     start = target - ours
-    # while the crossings stay inside the grid the tilt is exact, so the first guess usually hits
-    if abs(_estimates(sheared(means, log_widths, log_depths, start, pivot)[None], fraction, log_widths,
-                      log_depths)[0][0] - target) < 1e-9:
-        return float(start)
-    shears = start + np.linspace(-2.0, 2.0, 801)
-    got = _estimates(np.stack([sheared(means, log_widths, log_depths, s, pivot) for s in shears]), fraction,
-                     log_widths, log_depths)[0]
-    miss = np.abs(got - target)
-    if not np.isfinite(miss).any() or np.nanmin(miss) > tolerance:
-        return math.nan
-    return float(shears[np.nanargmin(miss)])
+    shears = start + np.linspace(-2.0, 2.0, 401)
+    diff = _estimates(np.stack([sheared(means, log_widths, log_depths, v, pivot) for v in shears]), fraction,
+                      log_widths, log_depths)[0] - target
+    brackets = [i for i in range(len(shears) - 1)
+                if np.isfinite(diff[i]) and np.isfinite(diff[i + 1]) and diff[i] * diff[i + 1] <= 0]
+    for i in sorted(brackets, key=lambda i: abs(shears[i] - start)):
+        if diff[i] == 0:
+            return float(shears[i])
+        try:
+            root = brentq(miss, shears[i], shears[i + 1], xtol=1e-12)
+        except ValueError:  # the exponent is undefined somewhere inside this bracket
+            continue
+        if abs(miss(root)) <= tolerance:
+            return float(root)
+    return math.nan
 
 
 def exponent_test_error_rates(frame: pd.DataFrame, fraction: float, *, cid: str, grids: int = 400,
@@ -206,10 +220,14 @@ def exponent_test_error_rates(frame: pd.DataFrame, fraction: float, *, cid: str,
     noise where it sits on the surface; ``grids`` grids are drawn from those sheared draws by resampling draws, and each is judged as the
     chapter judges ours, with ``boot`` bootstrap resamples. At an end of the margin *reproduced* and
     *contradicted* are both false labels; at the center *contradicted* is false and *reproduced* the power.
-    One row per true exponent: the shear; the share of grids given each label; the same among the grids
+    One row per true exponent: the shear, its pivot depth and the exponent it gives the mean grid (``null
+    exponent``; the true exponent up to the root finder); the share of grids given each label; the same among the grids
     that got a label (``tested``), which is what a label that was issued carries; the Monte-Carlo standard
     error of those shares; and the median bootstrap s.e. beside the spread of the estimates over grids
-    (the s.e. is calibrated when the two agree). A row whose exponent no shear reaches has NaN shares."""
+    (the s.e. is calibrated when the two agree). A row that cannot be simulated has NaN shares and a
+    ``reason``. Two rules of the chapter are not applied to the simulated grids: the not-tested rule for an
+    s.e. of zero (never met with two or more resamples of distinct draws) and the check that a sheared copy
+    can hold the claimed exponent (it would need a root search per grid)."""
     if grids < 2 or boot < 2:
         raise ValueError(f"need grids >= 2 and boot >= 2, got grids={grids}, boot={boot}")
     center, margin = claim_center_margin(cid)
@@ -219,13 +237,18 @@ def exponent_test_error_rates(frame: pd.DataFrame, fraction: float, *, cid: str,
     rng = np.random.default_rng(seed)
     names = ("reproduced", "contradicted", "inconclusive", "not tested")
     rows = []
+    ours = _estimates(values.mean(axis=0)[None], fraction, lw, ld)[0][0]
     for k in (center - margin, center, center + margin):
         shear, pivot = null_grid(values.mean(axis=0), fraction, lw, ld, k)
-        row: dict[str, float] = {"true_slope": float(k), "shear": shear, "pivot depth": 2 ** pivot, "grids": grids}
+        row: dict[str, float | str] = {"true_slope": float(k), "shear": shear, "pivot depth": 2 ** pivot,
+                                       "grids": grids, "reason": ""}
         if not np.isfinite(shear):
+            row["reason"] = ("our level set crosses fewer than three depths" if not np.isfinite(ours) else
+                             "no sheared copy of our grid holds a level set of this exponent")
             rows.append(row)
             continue
         moved = sheared(values, lw, ld, shear, pivot)
+        row["null exponent"] = float(_estimates(moved.mean(axis=0)[None], fraction, lw, ld)[0][0])
         labels, estimates, errors = [], [], []
         for _ in range(grids):
             grid = moved[rng.integers(0, n, size=n)]
@@ -251,7 +274,7 @@ def exponent_test_error_rates(frame: pd.DataFrame, fraction: float, *, cid: str,
         row["sd of estimates"] = float(np.std(estimates, ddof=1)) if tested > 1 else math.nan
         row["mean estimate"] = float(np.mean(estimates)) if tested else math.nan
         rows.append(row)
-    columns = ["true_slope", "shear", "pivot depth", "grids", *names, "tested",
+    columns = ["true_slope", "shear", "pivot depth", "null exponent", "reason", "grids", *names, "tested",
                *(f"{name} | tested{tail}" for name in ("reproduced", "contradicted") for tail in ("", ", MC s.e.")),
                "median s.e.", "sd of estimates", "mean estimate"]
     return pd.DataFrame(rows).reindex(columns=columns)

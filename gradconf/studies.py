@@ -239,6 +239,32 @@ def schedule_study(sweep: str, preset: str) -> Study:
                  ran=ran)
 
 
+def _same_value(a: Any, b: Any) -> bool:
+    if a is None or b is None or (isinstance(a, float) and math.isnan(a)) or (isinstance(b, float) and math.isnan(b)):
+        return (a is None or (isinstance(a, float) and math.isnan(a))) and \
+            (b is None or (isinstance(b, float) and math.isnan(b)))
+    if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+        return isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)) and len(a) == len(b) and \
+            all(_same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
+    return a == b
+
+
+def runs_trained_alike(study: Study, sweep: str, preset: str) -> pd.DataFrame:
+    """The judged runs of ``study`` (rows of ``study.chosen``) whose training is that of a run of ``sweep`` at
+    ``preset``: the same config in everything but what is measured (``measure.*``), hence the same training
+    trajectory. E.g. the chapter runs that the ``cnn_scale`` schedule search also trained, so that the scale
+    was chosen partly on them. Computes nothing."""
+    from .experiment import flatten_config
+
+    wanted = [{k: v for k, v in flatten_config(c.to_dict()).items() if not k.startswith("measure.")}
+              for c in sweep_configs(sweep, preset, overrides=sweep_overrides(sweep, preset))]
+    rows = study.chosen.to_dict("records")
+    hit = [any(all(_same_value(row.get(k), v) for k, v in flat.items()) for flat in wanted) for row in rows]
+    return study.chosen[hit]
+
+
 def schedule_table(study: Study) -> pd.DataFrame:
     """One row per run of a schedule study (the ``cnn_scale`` sweep): seed, training-set size, batch, epochs, SGD
     steps and example passes (the cost, independent of the machine), LR, loss at initialisation and at the

@@ -190,7 +190,8 @@ verdicts = variant_verdicts(study)
 chosen = with_variants(study.chosen)
 both, both_margin = verdicts["bn_skip_both_flat"], float(claim("bn_skip_both_flat")["margin"])
 glue_text("both_margin", f"{both_margin:g}")
-glue_text("n_depths", str(len(study.values)))
+glue_text("both_depth_note", f"And with {len(study.values)} depths, up to β = {max(study.values)}, it says nothing about "
+                            "β = 100." if max(study.values) < 100 else "")
 glue_text("both_power", (f"At this preset: {both.estimate}; *reproduced* needs the interval's lower end above "
                          f"−{both_margin:g}." if both.estimate else f"At this preset it is {both.title}."))
 deep_skip = chosen[(chosen[study.axis] == deepest) & (chosen["variant"] == "+skip")]
@@ -202,16 +203,29 @@ if (deep_skip["status"] != "ok").any():
 ok_runs = deep_skip[deep_skip["status"] == "ok"]
 if len(ok_runs) and not reached_regime(ok_runs).all():
     problems.append("the seeds that finished did not all reach the trained regime")
-glue_text("skip_alone", (f"Our runs cannot speak to it: at β = {deepest} the +skip network was not brought to train "
-                         f"at this scale ({'; '.join(problems)}), after starting from the initial loss given above. "
-                         "That points to our initialisation or LR grid rather than to the architecture, so these "
-                         "runs are evidence neither way.") if problems else
+at_deepest = chosen[chosen[study.axis] == deepest]
+trained_variants = [v for v, runs in at_deepest.groupby("variant", sort=False)
+                    if v != "+skip" and (runs["status"] == "ok").all() and reached_regime(runs).all()]
+glue_text("skip_alone", (f"Our runs cannot speak to it: at β = {deepest} the +skip network did not train at this "
+                         f"scale ({'; '.join(problems)}), after starting from the initial loss given above"
+                         + (f", while {' and '.join(trained_variants)} did at the same depth and schedule, which "
+                            "suggests that our initialisation or LR grid, rather than the architecture, failed it"
+                            if trained_variants else "")
+                         + ". These runs are evidence neither way.") if problems else
           "The model table shows how the +skip networks trained; we have no test for \"helps\" stated before the runs.")
-edge = chosen[chosen["lr_at_edge"]].groupby("model_name")["status"].agg(lambda st: bool((st != "ok").any()))
-glue_text("edge_models", "; ".join(f"{name}'s LR is on the edge, and "
-                                   + ("a judged seed of it diverged there, which drops it from every claim before "
-                                      "the edge rule applies" if diverged else "it takes part in claims that the "
-                                      "edge rule then leaves not tested") for name, diverged in edge.items())
+def edge_case(runs) -> str:
+    """What the edge rule does to a model whose LR is on the grid's edge, given how its judged seeds ended."""
+    if (runs["status"] != "ok").any():
+        return "a judged seed of it diverged there, which drops it from every claim before the edge rule applies"
+    if not reached_regime(runs).all():
+        return ("it did not reach the trained regime, which drops it from the claims about trained networks; the "
+                "edge rule leaves the loss and accuracy comparisons it takes part in not tested")
+    return "it takes part in claims that the edge rule then leaves not tested"
+
+
+edge = chosen[chosen["lr_at_edge"]]
+glue_text("edge_models", "; ".join(f"{name}'s LR is on the edge, and {edge_case(runs)}"
+                                   for name, runs in edge.groupby("model_name"))
           or "no model's selected LR is on the grid's edge at this preset")
 pilot, book_pilot = sweep_lr_pilot("bn_skip", preset), sweep_lr_pilot("bn_skip", "book")
 glue_text("pilot_extend_book", str(book_pilot.extend))
@@ -272,7 +286,7 @@ if comparison is not None:
 # judged by a two-sided equivalence test, which would also have counted a rising minimum cosine against
 # the paper), with the margin of `orth_init_cos_flat` ({glue:text}`both_margin` per doubling), borrowed
 # from a minimum cosine at initialisation, not derived for minibatch cosines. {glue:text}`both_power`
-# And with {glue:text}`n_depths` depths it says nothing about β = 100.
+# {glue:text}`both_depth_note`
 #
 # **Not judged here.** The paper also says that skip connections alone help deeper nets train.
 # {glue:text}`skip_alone`

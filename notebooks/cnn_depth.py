@@ -41,7 +41,8 @@ from gradconf.figures import (fit_figure, matched_loss_figure, plateau_figure, s
 from gradconf.report import (glue_figure, glue_text, record_fixed_lr_comparison, record_lr_choice, record_verdicts,
                              setup)
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, epochs_to_loss, image_study,
-                              measure_schedule_text, model_table, protocol_text, scale_description, schedule_study,
+                              measure_schedule_text, model_table, protocol_text, runs_trained_alike, scale_description,
+                              schedule_study,
                               schedule_table)
 from gradconf.verdicts import reached_regime, regime_description, regime_reference_loss, settings, study_verdicts
 
@@ -115,19 +116,14 @@ glue_text("scale_check", (f"On seed {', '.join(map(str, check_seeds))} (the LR p
                           + ("the same one." if all(cheapest_of(s) == cheapest_of(scale_seed) for s in check_seeds)
                              else "not the one chosen.")) if check_seeds else
           "No second seed of the schedules was run at this preset.")
-chosen_schedule = first[first["reached"]].sort_values("passes").head(1)
-same_run = study.chosen[(study.chosen["seed"] == scale_seed)
-                        & (study.chosen[study.axis] == int(scale.config_value("model.depth")))]
-same_run = same_run[[len(chosen_schedule) == 1 and all(np.isclose(float(row[k]), float(chosen_schedule.iloc[0][k]))
-                                                       for k in ("train.lr", "n_train", "train.batch_size", "train.epochs"))
-                     for _, row in same_run.iterrows()]]
-glue_text("scale_selection", (f"Seed {scale_seed} is also a judged seed of this chapter: the chosen schedule's run on "
-                              f"seed {scale_seed} is the same training run (same data, LR and seed) as the judged "
-                              f"β = {int(scale.config_value('model.depth'))} run of seed {scale_seed}, so the scale "
-                              "was chosen so that this one judged run trains, and the scale is not independent of "
-                              "the judged runs at that depth; the other depths, and the other seeds, played no part "
-                              "in choosing it. ") if len(same_run) else
-          "No judged run of this chapter is also a run of the schedule sweep. ")
+shared = runs_trained_alike(study, "cnn_scale", P["scale_preset"])
+glue_text("scale_selection", ("Some judged runs of this chapter trained exactly as runs of the schedule search did "
+                              "(the same config but for what is measured, hence the same training): " + "; ".join(
+                                  f"β = {int(r[study.axis])}, seed {int(r['seed'])}, LR {r['train.lr']:g}"
+                                  for _, r in shared.iterrows())
+                              + ". The scale was chosen partly on them, so it is not independent of those judged runs; "
+                              "the other runs played no part in choosing it. ") if len(shared) else
+          "No judged run of this chapter is also a run of the schedule search. ")
 glue_text("measurement_text", f"{int(study.config_value('measure.n_pairs'))} pairs of the training batch "
                               f"{measure_schedule_text(int(study.config_value('measure.every')), float(study.config_value('measure.dense_after')))}"
                               + (", and the probe Gram" if probe else ""))

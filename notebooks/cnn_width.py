@@ -30,6 +30,7 @@ n_train = None
 matched_loss = None
 plateau_loss = None
 fixed_lr = None
+scale_preset = None
 
 # %% tags=["hide-input"]
 import numpy as np
@@ -41,10 +42,11 @@ from gradconf.report import (glue_figure, glue_text, record_fixed_lr_comparison,
                              setup)
 from gradconf.verdicts import regime_description, study_verdicts
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, image_study,
-                              model_table, protocol_text, scale_description)
+                              model_table, protocol_text, runs_trained_alike, scale_description)
 
 P = notebook_parameters("cnn_width", preset, widths=widths, seeds=seeds, lrs=lrs, epochs=epochs, n_train=n_train,
-                        matched_loss=matched_loss, plateau_loss=plateau_loss, fixed_lr=fixed_lr)
+                        matched_loss=matched_loss, plateau_loss=plateau_loss, fixed_lr=fixed_lr,
+                        scale_preset=scale_preset)
 setup()
 study = image_study("cnn_width", preset, "model.width", values=P["widths"], seeds=P["seeds"], lrs=P["lrs"],
                     epochs=P["epochs"], n_train=P["n_train"])
@@ -56,6 +58,12 @@ glue_text("channels", channel_description(study))
 glue_text("compute", compute_description(study))
 glue_text("protocol", protocol_text(study))
 glue_text("seed_list", ", ".join(map(str, study.seeds)))
+shared = runs_trained_alike(study, "cnn_scale", P["scale_preset"])
+glue_text("scale_overlap", ("Some judged runs of this chapter trained exactly as runs of that schedule search did "
+                            "(the same config but for what is measured): " + "; ".join(
+                                f"ℓ = {int(r[study.axis])}, seed {int(r['seed'])}, LR {r['train.lr']:g}"
+                                for _, r in shared.iterrows()) + ", so the scale is not independent of them.")
+          if len(shared) else "No judged run of this chapter trained as one of the schedule search's runs did.")
 narrow = min(study.values)
 narrow_losses = study.chosen[study.chosen[study.axis] == narrow].sort_values("seed")["final_train_loss"]
 wider_max = study.chosen[study.chosen[study.axis] > narrow]["final_train_loss"].max()
@@ -77,9 +85,8 @@ print(f"dataset: {DATASET_NAMES[dataset][0]}; widths {study.values}; seeds {stud
 # {glue:text}`probe`.
 # Summed compute: {glue:text}`compute` (recorded wall time, runs sharing 2 CPU cores). Regime:
 # {glue:text}`regime`. The schedule is the CPU scale chosen in {doc}`cnn_depth`, the cheapest one tried
-# in which CNN-16-2 trains. It was chosen on seed 0, whose run at the chosen schedule and LR is also a
-# judged run of CNN-16-2 (that chapter shows the schedules on a second seed as a check), so ℓ = 2's
-# seed 0 is not independent of the choice of scale; the paper's protocol is the `paper` preset, and the `gpu` preset runs it at
+# in which CNN-16-2 trains (that chapter shows the schedules on a second seed as a check).
+# {glue:text}`scale_overlap` The paper's protocol is the `paper` preset, and the `gpu` preset runs it at
 # 60 epochs on a GPU ({doc}`differences`).
 
 # %% tags=["hide-input"]
@@ -208,5 +215,5 @@ if comparison is not None:
 # - **LR.** LRs tried: {glue:text}`lr_grid`; {glue:text}`lr_choice` (selected: {glue:text}`lr_selected`).
 #   The paper tunes the initial LR per model on a logarithmic grid it does not state, keeping the run
 #   with the lowest training loss; we choose on a pilot seed that is never judged, so that the choice
-#   cannot flatter the judged seeds (the CPU scale itself was chosen on seed 0: see above). The pilot was added to this chapter after its fixed-LR results had
+#   cannot flatter the judged seeds (for the CPU scale itself, see above). The pilot was added to this chapter after its fixed-LR results had
 #   been seen; the previous section shows both.

@@ -128,9 +128,9 @@ else:
 #   CPU-scale CNNs train on a small subset of CIFAR-10 and reach low test accuracy (their model tables),
 #   and their paper-scale runs need a GPU.
 # - The counts are not of independent evidence: where two chapters' models share a configuration they
-#   share the stored runs (the BN/skip chapter's plain networks are the depth chapter's, and the width
-#   chapter's CNN-16-2 is the depth chapter's β = 16), so a label resting on those runs is counted in
-#   each chapter that judges them.
+#   share the stored runs (for example, where their depths overlap, the BN/skip chapter's plain networks
+#   are the depth chapter's runs), so a label resting on those runs is counted in each chapter that
+#   judges them.
 # - Item 16 (confusion is most visible late in training) is judged on the full-MNIST MLP sweeps of
 #   {doc}`mlp_sweeps` only; the CPU-scale CNN chapters show their per-epoch curves without a verdict.
 # - Item 17 is checked on MNIST MLPs only; CIFAR-100 is not on this machine ({doc}`differences`).

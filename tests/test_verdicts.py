@@ -304,6 +304,11 @@ def test_regime_description_names_untrained_models_and_the_lr_rule():
     frame.loc[(frame["model.depth"] == 16) & (frame["seed"] == frame["seed"].min()), "status"] = "diverged"
     seeds16 = int((frame["model.depth"] == 16).sum())
     assert f"not reached: MLP-16 (1 of {seeds16} seeds diverged)" in V.regime_description(frame)
+    # a model that fits in every finished seed but lost one to divergence: divergence is its only failure
+    low = _runs(FALLING)
+    low.loc[(low["model.depth"] == 1) & (low["seed"] == low["seed"].min()), "status"] = "diverged"
+    text = V.regime_description(low)
+    assert "not reached: MLP-1 (1 of" in text and "MLP-16" not in text.split("not reached:")[1]
 
 
 def test_regime_description_counts_models_told_apart_by_other_columns():
