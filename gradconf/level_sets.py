@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .verdicts import Interval, claim, interval_label, level
+from .verdicts import Interval, claim_center_margin, interval_label, level
 
 
 def level_widths(means: pd.DataFrame, level: float, metric: str = "cos_min") -> pd.Series:
@@ -233,13 +233,13 @@ def exponent_test_error_rates(frame: pd.DataFrame, fraction: float, *, cid: str,
     center, margin = claim_center_margin(cid)
     widths, depths, values = grid_array(frame, metric)
     lw, ld = np.log2(widths.astype(float)), np.log2(depths.astype(float))
-    n = values.shape[0]
+    n, means = values.shape[0], values.mean(axis=0)
     rng = np.random.default_rng(seed)
     names = ("reproduced", "contradicted", "inconclusive", "not tested")
     rows = []
-    ours = _estimates(values.mean(axis=0)[None], fraction, lw, ld)[0][0]
+    ours = _estimates(means[None], fraction, lw, ld)[0][0]
     for k in (center - margin, center, center + margin):
-        shear, pivot = null_grid(values.mean(axis=0), fraction, lw, ld, k)
+        shear, pivot = null_grid(means, fraction, lw, ld, k)
         row: dict[str, float | str] = {"true_slope": float(k), "shear": shear, "pivot depth": 2 ** pivot,
                                        "grids": grids, "reason": ""}
         if not np.isfinite(shear):
@@ -278,9 +278,3 @@ def exponent_test_error_rates(frame: pd.DataFrame, fraction: float, *, cid: str,
                *(f"{name} | tested{tail}" for name in ("reproduced", "contradicted") for tail in ("", ", MC s.e.")),
                "median s.e.", "sd of estimates", "mean estimate"]
     return pd.DataFrame(rows).reindex(columns=columns)
-
-
-def claim_center_margin(cid: str) -> tuple[float, float]:
-    """``(center, margin)`` of a ``flat`` claim in claims.yaml."""
-    c = claim(cid)
-    return float(c.get("center", 0.0)), float(c["margin"])

@@ -265,6 +265,21 @@ def runs_trained_alike(study: Study, sweep: str, preset: str) -> pd.DataFrame:
     return study.chosen[hit]
 
 
+def trained_alike_text(study: Study, preset: str, symbol: str, sweep: str = "cnn_scale") -> str:
+    """One sentence for a CNN chapter: which of its judged runs (:func:`runs_trained_alike`) the schedule
+    search ``sweep`` at ``preset`` also trained, so that the CPU scale is not independent of them;
+    ``symbol`` names the study's axis (β, ℓ)."""
+    shared = runs_trained_alike(study, sweep, preset)
+    if not len(shared):
+        return "No judged run of this chapter trained as a run of the schedule search did."
+    return ("Some judged runs of this chapter trained exactly as runs of the schedule search did (the same config "
+            "but for what is measured, hence the same training): "
+            + "; ".join(f"{symbol} = {int(r[study.axis])}, seed {int(r['seed'])}, LR {r['train.lr']:g}"
+                        for _, r in shared.iterrows())
+            + ". The scale was chosen partly on them, so it is not independent of those judged runs; the other runs "
+              "played no part in choosing it.")
+
+
 def schedule_table(study: Study) -> pd.DataFrame:
     """One row per run of a schedule study (the ``cnn_scale`` sweep): seed, training-set size, batch, epochs, SGD
     steps and example passes (the cost, independent of the machine), LR, loss at initialisation and at the

@@ -586,12 +586,17 @@ def judge_tolerance(cid: str, holds: bool, evidence: str) -> Verdict:
     return Verdict(c["claim"], REPRODUCED if holds else CONTRADICTED, evidence, describe_test(cid))
 
 
+def claim_center_margin(cid: str) -> tuple[float, float]:
+    """``(center, margin)`` of a ``flat`` claim in claims.yaml (center 0 unless stated)."""
+    c = claim(cid)
+    return float(c.get("center", 0.0)), float(c["margin"])
+
+
 def interval_label(cid: str, interval: Interval) -> str:
     """The label of a ``flat`` claim's TOST on ``interval``: the claim's margin around its ``center``
     (default 0), at the verdicts' level (what :func:`judge_interval` decides, without the prose)."""
-    c = claim(cid)
-    shifted = Interval(interval.estimate - float(c.get("center", 0.0)), interval.se, interval.df, level())
-    return equivalence_label(shifted, float(c["margin"]))
+    center, margin = claim_center_margin(cid)
+    return equivalence_label(Interval(interval.estimate - center, interval.se, interval.df, level()), margin)
 
 
 def judge_interval(cid: str, interval: Interval, *, evidence: str, digits: int = 3) -> Verdict:

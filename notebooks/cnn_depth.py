@@ -41,9 +41,8 @@ from gradconf.figures import (fit_figure, matched_loss_figure, plateau_figure, s
 from gradconf.report import (glue_figure, glue_text, record_fixed_lr_comparison, record_lr_choice, record_verdicts,
                              setup)
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, epochs_to_loss, image_study,
-                              measure_schedule_text, model_table, protocol_text, runs_trained_alike, scale_description,
-                              schedule_study,
-                              schedule_table)
+                              measure_schedule_text, model_table, protocol_text, scale_description,
+                              schedule_study, schedule_table, trained_alike_text)
 from gradconf.verdicts import reached_regime, regime_description, regime_reference_loss, settings, study_verdicts
 
 P = notebook_parameters("cnn_depth", preset, depths=depths, seeds=seeds, lrs=lrs, epochs=epochs, n_train=n_train,
@@ -116,14 +115,7 @@ glue_text("scale_check", (f"On seed {', '.join(map(str, check_seeds))} (the LR p
                           + ("the same one." if all(cheapest_of(s) == cheapest_of(scale_seed) for s in check_seeds)
                              else "not the one chosen.")) if check_seeds else
           "No second seed of the schedules was run at this preset.")
-shared = runs_trained_alike(study, "cnn_scale", P["scale_preset"])
-glue_text("scale_selection", ("Some judged runs of this chapter trained exactly as runs of the schedule search did "
-                              "(the same config but for what is measured, hence the same training): " + "; ".join(
-                                  f"β = {int(r[study.axis])}, seed {int(r['seed'])}, LR {r['train.lr']:g}"
-                                  for _, r in shared.iterrows())
-                              + ". The scale was chosen partly on them, so it is not independent of those judged runs; "
-                              "the other runs played no part in choosing it. ") if len(shared) else
-          "No judged run of this chapter is also a run of the schedule search. ")
+glue_text("scale_selection", trained_alike_text(study, P["scale_preset"], "β"))
 glue_text("measurement_text", f"{int(study.config_value('measure.n_pairs'))} pairs of the training batch "
                               f"{measure_schedule_text(int(study.config_value('measure.every')), float(study.config_value('measure.dense_after')))}"
                               + (", and the probe Gram" if probe else ""))
@@ -151,7 +143,7 @@ glue_text("scale_pairs", f"{int(scale.chosen['measure.n_pairs'].iloc[0])} pairs 
 # batch of 32 is the cheapest in example passes. The chapters' CNN sweeps use that schedule, with the
 # measurement ({glue:text}`measurement_text`) on top.
 #
-# **A selection effect.** {glue:text}`scale_selection`{glue:text}`scale_check`
+# **A selection effect.** {glue:text}`scale_selection` {glue:text}`scale_check`
 
 # %% tags=["hide-input"]
 fig = sweep_figure(study, "depth β")

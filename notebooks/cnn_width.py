@@ -42,7 +42,7 @@ from gradconf.report import (glue_figure, glue_text, record_fixed_lr_comparison,
                              setup)
 from gradconf.verdicts import regime_description, study_verdicts
 from gradconf.studies import (DATASET_NAMES, channel_description, compute_description, image_study,
-                              model_table, protocol_text, runs_trained_alike, scale_description)
+                              model_table, protocol_text, scale_description, trained_alike_text)
 
 P = notebook_parameters("cnn_width", preset, widths=widths, seeds=seeds, lrs=lrs, epochs=epochs, n_train=n_train,
                         matched_loss=matched_loss, plateau_loss=plateau_loss, fixed_lr=fixed_lr,
@@ -58,12 +58,7 @@ glue_text("channels", channel_description(study))
 glue_text("compute", compute_description(study))
 glue_text("protocol", protocol_text(study))
 glue_text("seed_list", ", ".join(map(str, study.seeds)))
-shared = runs_trained_alike(study, "cnn_scale", P["scale_preset"])
-glue_text("scale_overlap", ("Some judged runs of this chapter trained exactly as runs of that schedule search did "
-                            "(the same config but for what is measured): " + "; ".join(
-                                f"ℓ = {int(r[study.axis])}, seed {int(r['seed'])}, LR {r['train.lr']:g}"
-                                for _, r in shared.iterrows()) + ", so the scale is not independent of them.")
-          if len(shared) else "No judged run of this chapter trained as one of the schedule search's runs did.")
+glue_text("scale_overlap", trained_alike_text(study, P["scale_preset"], "ℓ"))
 narrow = min(study.values)
 narrow_losses = study.chosen[study.chosen[study.axis] == narrow].sort_values("seed")["final_train_loss"]
 wider_max = study.chosen[study.chosen[study.axis] > narrow]["final_train_loss"].max()

@@ -51,10 +51,10 @@ import seaborn as sns
 
 from gradconf.book import notebook_parameters
 from gradconf.init_confusion import init_confusion_draws, strategy_operator_norms, violation_probability
-from gradconf.level_sets import claim_center_margin, exponent_test_error_rates, level_set_slope, level_widths
+from gradconf.level_sets import exponent_test_error_rates, level_set_slope, level_widths
 from gradconf.report import glue_figure, glue_number, glue_text, record_verdicts, setup
-from gradconf.verdicts import (CONTRADICTED, NOT_TESTED, Interval, Verdict, claim, describe_test, judge_axis_slices, judge_interval,
-                               level)
+from gradconf.verdicts import (CONTRADICTED, NOT_TESTED, Interval, Verdict, claim, claim_center_margin, describe_test,
+                               judge_axis_slices, judge_interval, level)
 
 P = notebook_parameters("width_depth_init", preset, n=n, d=d, activation=activation, kappa=kappa,
                         eta_threshold=eta_threshold, widths=widths, depths=depths, draws=draws,
@@ -248,7 +248,7 @@ phase = pd.concat([init_confusion_draws(P["phase_widths"], P["phase_depths"], n=
                                         loss="mse", seed=1, bias=False).assign(d=dim)
                    for dim in P["phase_dims"]], ignore_index=True)
 fig, ax = plt.subplots(2, len(P["phase_dims"]), figsize=(5.2 * len(P["phase_dims"]), 8), squeeze=False)
-slopes, error_rates, intervals, slope_of = {}, {}, {}, {}
+slopes, error_rates, intervals, panel_of = {}, {}, {}, {}
 for col, dim in enumerate(P["phase_dims"]):
     sub = phase[phase["d"] == dim]
     grid = sub.groupby(["width", "depth"])[["cos_min"]].mean()
@@ -285,6 +285,7 @@ center, margin = claim_center_margin("phase_diagram")
 alpha_side = (1 - level()) / 2
 for (dim, fraction), res in slopes.items():
     vid = f"phase_diagram__d{dim}_f{round(100 * fraction)}"
+    panel_of[vid] = (dim, fraction)
     where = (f"d = {dim}, level {res['level']:.3f} ({fraction:.2g} of the grid's range): crossed at "
              f"{res['depths']} of {len(P['phase_depths'])} depths"
              + (f" (β = {', '.join(map(str, res['crossed_depths']))})" if res["crossed_depths"] else ""))
@@ -302,7 +303,7 @@ for (dim, fraction), res in slopes.items():
                                 "the grid cannot hold the claimed shape")
         continue
     estimate = Interval(res["slope"], res["se"], P["phase_draws"] - 1, level())
-    intervals[vid], slope_of[vid] = estimate, res
+    intervals[vid] = estimate
 
     def rate(k: float, name: str, what: str) -> str:
         value = rates.loc[k, f"{name} | tested"]
@@ -324,8 +325,12 @@ glue_text("phase_fractions", " and ".join(f"{f:.2g}" for f in P["phase_fractions
 glue_text("phase_slopes", "; ".join(f"d = {dim}, level {res['level']:.2f}: k = {res['slope']:.2f} ± {res['se']:.2f}"
                                     for (dim, _), res in slopes.items()))
 glue_text("phase_labels", ", ".join(sorted({v.label for k, v in verdicts.items() if k.startswith("phase_")})))
-glue_text("phase_verdicts", " ".join(f"d = {k.split('__d')[1].split('_')[0]}, level {k.split('_f')[1]} % of the "
-                                     f"range: {v.label}." for k, v in verdicts.items() if k.startswith("phase_")))
+def panel_name(vid: str) -> str:
+    dim, fraction = panel_of[vid]
+    return f"d = {dim}, level {round(100 * fraction)} % of the range"
+
+
+glue_text("phase_verdicts", " ".join(f"{panel_name(k)}: {v.label}." for k, v in verdicts.items() if k in panel_of))
 gaps = {vid: (center - margin - iv.hi) if iv.hi < center - margin else (iv.lo - center - margin)
         for vid, iv in intervals.items() if verdicts[vid].label == CONTRADICTED}
 weakest = min(gaps, key=gaps.get) if gaps else None
@@ -335,11 +340,10 @@ def end_mc_error(iv: Interval, used: int) -> float:
 
 
 glue_text("phase_weakest", "No level set was contradicted." if weakest is None else
-          f"Of the contradicted level sets, the one nearest the margin is d = {weakest.split('__d')[1].split('_')[0]}, "
-          f"level {weakest.split('_f')[1]} % of the range: its interval ends {gaps[weakest]:.3f} beyond the margin, "
-          f"against a Monte-Carlo error of that end of about "
-          f"{end_mc_error(intervals[weakest], slope_of[weakest]['boot_finite']):.3f} from the bootstrap's "
-          f"{slope_of[weakest]['boot_finite']} usable resamples.")
+          f"Of the contradicted level sets, the one nearest the margin is {panel_name(weakest)}: its interval ends "
+          f"{gaps[weakest]:.3f} beyond the margin, against a Monte-Carlo error of that end of about "
+          f"{end_mc_error(intervals[weakest], slopes[panel_of[weakest]]['boot_finite']):.3f} from the bootstrap's "
+          f"{slopes[panel_of[weakest]]['boot_finite']} usable resamples.")
 record_verdicts("width_depth_init", verdicts, "at initialisation (no training)")
 
 # %% [markdown]
