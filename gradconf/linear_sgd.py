@@ -8,7 +8,8 @@ These are the paper's §2–3 settings, small enough to run exactly in float64 N
 - :func:`least_squares_sgd`: least squares with batch-1 SGD (paper Fig. 1). Records the full-gradient
   norm and the mean and minimum pairwise per-sample gradient cosine.
 - :func:`correlated_sphere_regression` and :func:`sgd_floor`: a least-squares family whose confusion is
-  set by a correlation knob c, and the SGD noise floor E[F(w) - F*] for each step size (Thm 3.1).
+  set by a correlation knob c, and the SGD noise floor E[F(w) - F*] for each step size (Thm 3.1), measured
+  from SGD's exact stationary second moment (:func:`sgd_stationary_covariance`), which it also returns.
 
 Several runs advance together in one vectorised loop (one row of ``W`` per run), so a sweep costs
 about as much as one run.
@@ -180,14 +181,69 @@ def correlated_sphere_regression(n: int, d: int, correlation: float, seed: int) 
     return x, rng.standard_normal(n)
 
 
+def sgd_stationary_covariance(x: np.ndarray, y: np.ndarray, lr: float) -> np.ndarray:
+    """Exact stationary covariance Σ of w − w* under batch-1 SGD with uniform sampling on
+    F(w) = (1/2N) Σ_i (x_i·w − y_i)² (the setting of Thm 3.1's floor), for a full-rank X (d < N).
+
+    With e = w − w* and r_i = x_i·w* − y_i, one step is e' = (I − α x_i x_iᵀ) e − α r_i x_i. Since
+    Σ_i r_i x_i = 0, E[e] stays 0 if it starts at 0, and the second moment then obeys a closed linear
+    recursion, Σ' = Σ − α(HΣ + ΣH) + α² (1/N) Σ_i (x_iᵀΣx_i) x_i x_iᵀ + α² C with H = XᵀX/N and
+    C = (1/N) Σ_i r_i² x_i x_iᵀ (the covariance of the per-sample gradients at w*). Its fixed point solves
+    HΣ + ΣH − (α/N) Σ_i (x_iᵀΣx_i) x_i x_iᵀ = αC; in H's eigenbasis the first part is diagonal and the
+    rank-N part is inverted by Woodbury. For unit inputs the trace of that equation closes: the floor
+    ½ tr(HΣ) is exactly α E_i‖∇f_i(w*)‖²/(2(2 − α)). Raises if no stationary covariance exists at this
+    step size."""
+    n, d = x.shape
+    if lr <= 0:
+        raise ValueError(f"the step size must be positive, got {lr}")
+    h = x.T @ x / n
+    lam, q = np.linalg.eigh(h)
+    if lam[0] <= 1e-12 * lam[-1]:
+        raise ValueError(f"XᵀX is singular (d = {d}, N = {n}): the stationary covariance needs d < N and full rank")
+    w_star = np.linalg.lstsq(x, y, rcond=None)[0]
+    r = x @ w_star - y
+    xt = x @ q                                            # inputs in H's eigenbasis
+    c = (xt * (r ** 2)[:, None]).T @ xt / n
+    diag = (lam[:, None] + lam[None, :]).ravel()          # the Lyapunov operator, diagonal here
+    v = np.einsum("ia,ib->abi", xt, xt).reshape(d * d, n)  # columns vec(x_i x_iᵀ)
+    b = lr * c.ravel()
+    d_inv_b = b / diag
+    d_inv_u = (lr / n) * v / diag[:, None]
+    small = np.eye(n) - v.T @ d_inv_u                     # Woodbury's N × N capacitance matrix
+    sol = d_inv_b + d_inv_u @ np.linalg.solve(small, v.T @ d_inv_b)
+    sigma_t = sol.reshape(d, d)
+    sigma_t = 0.5 * (sigma_t + sigma_t.T)
+    sigma = q @ sigma_t @ q.T
+    # Σ − T(Σ) = α²C for the positive map T(Σ) = E_i[(I − α x_i x_iᵀ) Σ (I − α x_i x_iᵀ)]; with C ≻ 0, a
+    # positive-definite solution certifies that T's spectral radius is below 1, i.e. that the recursion
+    # converges to this Σ from any start
+    if np.linalg.eigvalsh(c)[0] <= 1e-12 * np.abs(c).max():
+        raise ValueError("the per-sample gradients at w* do not span the space (C is singular): "
+                         "stationarity cannot be certified")
+    eig = np.linalg.eigvalsh(sigma)
+    if eig[0] <= 1e-12 * max(eig[-1], 1e-300):
+        raise ValueError(f"no stationary covariance at step size {lr}: SGD's second moment diverges there")
+    return sigma
+
+
+def sgd_stationary_floor(x: np.ndarray, y: np.ndarray, lr: float) -> float:
+    """Exact E[F(w) − F*] of batch-1 SGD at stationarity, ½ tr(HΣ) (:func:`sgd_stationary_covariance`)."""
+    h = x.T @ x / len(x)
+    return float(0.5 * np.sum(h * sgd_stationary_covariance(x, y, lr)))
+
+
 def sgd_floor(x: np.ndarray, y: np.ndarray, lrs: np.ndarray, iterations: int, seeds: int,
               burn_in: float = 0.5, record_every: int = 100, seed: int = 0) -> dict[str, np.ndarray]:
-    """Batch-1 SGD from w* + noise for every step size in ``lrs`` and ``seeds`` seeds (all vectorised).
+    """Batch-1 SGD at its stationary second moment for every step size in ``lrs`` and ``seeds`` seeds
+    (all vectorised), for Thm 3.1's floor.
 
-    Returns per (lr, seed): the floor = mean of F(w_k) − F* over the iterations after ``burn_in``, and
-    η_path = max over the same iterations of −min_{i≠j} <∇f_i(w_k), ∇f_j(w_k)> (the confusion bound the
-    theorem assumes along the path). Starting at w* + N(0, 0.1²) removes the transient, so the floor is
-    measured, not the approach to it.
+    Each run starts at w* + e with e Gaussian of mean 0 and the exact stationary covariance of its step
+    size (:func:`sgd_stationary_covariance`). The second moment of w − w* then stays stationary at every
+    step, so the expected F(w_k) − F* equals the floor from the first step: no transient, however slowly
+    the flattest direction of F mixes at a small step. Returns per (lr, seed): the floor = mean of
+    F(w_k) − F* over the iterations after ``burn_in``; the exact stationary floor ``floor_exact`` (the
+    measured one estimates it); and η_path = max over the same iterations of −min_{i≠j} <∇f_i(w_k), ∇f_j(w_k)>
+    (the confusion bound the theorem assumes along the path).
     """
     if not 0.0 <= burn_in < 1.0:
         raise ValueError(f"burn_in must be in [0, 1), got {burn_in}")
@@ -197,8 +253,16 @@ def sgd_floor(x: np.ndarray, y: np.ndarray, lrs: np.ndarray, iterations: int, se
     f_star = 0.5 * np.mean((x @ w_star - y) ** 2)
     runs_lr = np.repeat(lrs, seeds)
     runs_seed = np.tile(np.arange(seeds), len(lrs))
+    h = x.T @ x / n
+    roots, exact = [], []
+    for lr in lrs:
+        sigma = sgd_stationary_covariance(x, y, float(lr))
+        eig, vec = np.linalg.eigh(sigma)
+        roots.append(vec * np.sqrt(np.clip(eig, 0.0, None)))
+        exact.append(0.5 * float(np.sum(h * sigma)))
     rng = np.random.default_rng(seed)
-    w = w_star + 0.1 * rng.standard_normal((len(runs_lr), d))
+    noise = rng.standard_normal((len(runs_lr), d))
+    w = w_star + np.einsum("rij,rj->ri", np.repeat(np.stack(roots), seeds, axis=0), noise)
     floor_sum = np.zeros(len(runs_lr))
     eta = np.zeros(len(runs_lr))
     count = 0
@@ -219,7 +283,8 @@ def sgd_floor(x: np.ndarray, y: np.ndarray, lrs: np.ndarray, iterations: int, se
             count += 1
     if count == 0:
         raise ValueError("no iteration was recorded: raise iterations or lower record_every/burn_in")
-    return {"lr": runs_lr, "seed": runs_seed, "floor": floor_sum / count, "eta_path": np.maximum(eta, 0.0)}
+    return {"lr": runs_lr, "seed": runs_seed, "floor": floor_sum / count,
+            "floor_exact": np.repeat(np.array(exact), seeds), "eta_path": np.maximum(eta, 0.0)}
 
 
 def pl_theorem_floor(lr: np.ndarray, eta: np.ndarray, n: int, smoothness: float, pl: float) -> np.ndarray:

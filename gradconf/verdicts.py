@@ -80,12 +80,17 @@ def load_claims() -> dict[str, dict[str, Any]]:
 
 
 def claim(cid: str) -> dict[str, Any]:
-    """One claim of ``claims.yaml``; the id may carry a ``__suffix`` (one claim judged per group)."""
+    """One claim of ``claims.yaml``; the id may carry a ``__suffix`` (one claim judged per group, e.g.
+    ``bounded_depth__gaussian``), which then opens the claim's text in parentheses so that the verdicts of
+    the groups can be told apart wherever they are listed."""
     claims = load_claims()
-    base = cid.split("__")[0]
+    base, _, group = cid.partition("__")
     if base not in claims:
         raise ValueError(f"unknown claim {cid!r}; known: {', '.join(claims)}")
-    return claims[base]
+    row = claims[base]
+    if group:
+        row["claim"] = f"({group.replace('_', ' ')}) {row['claim']}"
+    return row
 
 
 # ----------------------------------------------------------------------------------------------
@@ -118,9 +123,14 @@ class Verdict:
         """The label, with its reason when not tested (``not tested: regime not reached``)."""
         return f"{self.label}: {self.reason}" if self.reason else self.label
 
-    def markdown(self) -> str:
+    def markdown(self, role: str = "paper") -> str:
+        """The verdict as one markdown paragraph; ``role`` (``claims.yaml``) names whose claim it is."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; allowed: {', '.join(ROLES)}")
+        whose, result = {"paper": ("Paper", "Ours"), "sanity": ("Check", "Result"),
+                         "own": ("The book's claim", "Result")}[role]
         test = f" *Test:* {self.test}" if self.test else ""
-        return f"**{self.title[0].upper() + self.title[1:]}.** Paper: {self.claim} Ours: {self.evidence}{test}"
+        return f"**{self.title[0].upper() + self.title[1:]}.** {whose}: {self.claim} {result}: {self.evidence}{test}"
 
 
 def not_tested(cid: str, reason: str, evidence: str) -> Verdict:
@@ -283,19 +293,19 @@ def describe_test(cid: str, x_label: str = "x", unit: str = "seed") -> str:
           f"linear contrast, {unit}s as the unit, Satterthwaite df)"
     if kind == "trend" and c.get("across"):
         return (f"{per}, at every {c['across']} separately; reproduced when its 95 % interval lies on the claimed "
-                f"side of 0 at every {c['across']} (intersection–union, ≤ 2.5 %), contradicted when it lies on the "
+                f"side of 0 at every {c['across']} (intersection–union, nominal 2.5 %), contradicted when it lies on the "
                 f"opposite side at some {c['across']} at 95 % with a Bonferroni split over the {c['across']}s "
-                "(≤ 2.5 %).")
+                "(nominal 2.5 %).")
     if kind == "trend":
         return (f"{per}; reproduced / contradicted when its 95 % interval excludes 0 on the claimed / opposite "
-                "side (each ≤ 2.5 % under no effect).")
+                "side (each nominal 2.5 % under no effect).")
     if kind == "flat":
         return (f"{per}; TOST with margin ±{c['margin']:g} per doubling: reproduced when the 95 % interval lies "
-                "inside the margin, contradicted when it lies beyond it (each ≤ 2.5 %).")
+                "inside the margin, contradicted when it lies beyond it (each nominal 2.5 %).")
     if kind == "bound":
         grow = "growth" if c["expect"] == "no increase" else "fall"
         return (f"{per}; one-sided against a {grow} of {c['margin']:g} per doubling: reproduced when the 95 % "
-                f"interval's far end stays within it, contradicted when its near end exceeds it (each ≤ 2.5 %).")
+                f"interval's far end stays within it, contradicted when its near end exceeds it (each nominal 2.5 %).")
     if kind == "best":
         a = 100 * float(settings()["alpha"])
         return (f"Welch differences of {c['what']} between {c['target']} and every other group that took part: "
@@ -682,6 +692,9 @@ def verdict_records(chapter: str, verdicts: dict[str, Verdict], regime: str) -> 
     rows = []
     for key, v in verdicts.items():
         c = claim(key)
+        # a claim judged in another setting than the paper's figure (e.g. the depth trend on the MNIST MLPs
+        # of App. A) names that setting's checklist item and paper reference (``in_chapter`` of claims.yaml)
+        c.update(c.get("in_chapter", {}).get(chapter, {}))
         rows.append({"id": key, "checklist": int(c["checklist"]), "paper": c["paper"], "chapter": chapter,
                      "role": c.get("role", "paper"), "kind": c.get("kind", "trend"), "claim": v.claim,
                      "evidence": v.evidence, "test": v.test, "label": v.label, "reason": v.reason,

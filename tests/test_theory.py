@@ -6,7 +6,8 @@ import torch
 from gradconf.init_confusion import init_confusion_draws, violation_probability
 from gradconf.linear_sgd import (correlated_orthogonal_inputs, correlated_sphere_regression, least_squares_gradients,
                                  least_squares_sgd, logistic_gradients, max_abs_cosine, orthogonal_decoupling,
-                                 pairwise_statistics, pl_theorem_floor, sgd_floor)
+                                 pairwise_statistics, pl_theorem_floor, sgd_floor,
+                                 sgd_stationary_covariance, sgd_stationary_floor)
 from gradconf.measure import confusion_summary, minibatch_gradient_pairs, predicted_minibatch_cosine, simple_noise_scale
 
 
@@ -70,6 +71,48 @@ def test_sgd_floor_scales_with_step_size_and_respects_the_bound():
     valid = ~np.isnan(bound)
     assert valid.any() and (out["floor"][valid] <= bound[valid]).all()
     assert np.isnan(pl_theorem_floor(np.array([0.1]), np.array([1.0]), 50, 1.0, 1.0))[0]
+
+
+def test_stationary_covariance_is_the_fixed_point_of_sgds_second_moment():
+    x, y = correlated_sphere_regression(30, 6, 0.3, seed=1)
+    n = len(x)
+    h = x.T @ x / n
+    r = x @ np.linalg.lstsq(x, y, rcond=None)[0] - y
+    c = (x * (r ** 2)[:, None]).T @ x / n
+    for lr in (0.01, 0.3, 1.5):
+        s = sgd_stationary_covariance(x, y, lr)
+        one_step = (s - lr * (h @ s + s @ h) + lr ** 2 * sum((xi @ s @ xi) * np.outer(xi, xi) for xi in x) / n
+                    + lr ** 2 * c)
+        assert np.allclose(one_step, s, rtol=0, atol=1e-12 * np.abs(s).max())
+        assert np.isclose(sgd_stationary_floor(x, y, lr), 0.5 * np.sum(h * s))
+        # unit inputs: the trace of the fixed-point equation closes, floor = α tr(C)/(2(2 − α))
+        assert np.isclose(sgd_stationary_floor(x, y, lr), lr * np.trace(c) / (2 * (2 - lr)), rtol=1e-10)
+    # inputs of other norms have no such closed form, and the solver does not assume one
+    scaled = x * np.linspace(0.5, 1.5, n)[:, None]
+    s = sgd_stationary_covariance(scaled, y, 0.1)
+    hs = scaled.T @ scaled / n
+    rs = scaled @ np.linalg.lstsq(scaled, y, rcond=None)[0] - y
+    cs = (scaled * (rs ** 2)[:, None]).T @ scaled / n
+    one_step = (s - 0.1 * (hs @ s + s @ hs) + 0.01 * sum((xi @ s @ xi) * np.outer(xi, xi) for xi in scaled) / n
+                + 0.01 * cs)
+    assert np.allclose(one_step, s, rtol=0, atol=1e-12 * np.abs(s).max())
+    # first order in α: the floor is α E‖∇f_i(w*)‖²/4
+    assert np.isclose(sgd_stationary_floor(x, y, 1e-6) / 1e-6, np.trace(c) / 4, rtol=1e-4)
+    with pytest.raises(ValueError, match="diverges"):
+        sgd_stationary_covariance(x, y, 3.0)
+    with pytest.raises(ValueError, match="singular"):
+        sgd_stationary_covariance(*correlated_sphere_regression(10, 12, 0.0, seed=0), 0.01)
+
+
+def test_sgd_floor_has_no_transient_at_a_slow_step():
+    # d close to N and a small step: the flattest direction mixes over ~1e5 steps, yet runs started at
+    # the stationary second moment average the exact floor from their first steps
+    x, y = correlated_sphere_regression(100, 50, 0.0, seed=0)
+    out = sgd_floor(x, y, np.array([0.003]), iterations=2000, seeds=100, burn_in=0.0, record_every=20)
+    se = out["floor"].std(ddof=1) / np.sqrt(len(out["floor"]))
+    assert abs(out["floor"].mean() - out["floor_exact"][0]) < 4 * se
+    # a start far from stationarity would sit far off it
+    assert out["floor_exact"][0] < 0.5 * 0.5 * np.sum((x.T @ x / 100) * 0.01 * np.eye(50))
 
 
 def test_max_abs_cosine_shrinks_with_dimension():
