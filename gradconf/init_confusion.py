@@ -33,8 +33,8 @@ def init_confusion_draws(
 ) -> pd.DataFrame:
     """One row per (width, depth, draw): confusion statistics of the per-sample Gram at initialisation.
 
-    ``depth`` is the number of hidden layers, so the net has depth + 1 weight matrices after W_0
-    counting the scalar read-out; this is β + 1 in the paper's notation (β hidden-to-hidden maps).
+    ``depth`` is the number of hidden layers, so the net has depth + 1 weight matrices W_0 … W_depth,
+    the scalar read-out included: β = depth in the paper's eq. 4, as in :class:`gradconf.models.MLPConfig`.
     Draw ``k`` uses the same data for every (width, depth), so the sweep compares architectures on
     shared samples. ``init`` replaces Strategy 4.1 (e.g. orthogonal weights for Thm 6.1). ``bias=False`` gives
     the paper's network of eq. 4, which has no biases (their gradients would otherwise enter every Gram).
@@ -97,12 +97,13 @@ def violation_probability(frame: pd.DataFrame, eta: float, by: Sequence[str] = (
 
 def init_scheme_draws(
     schemes: dict[str, InitConfig], depths: Sequence[int], *, width: int, n: int, d: int, draws: int,
-    activation: str = "identity", loss: str = "mse", seed: int = 0,
+    bias: bool, activation: str = "identity", loss: str = "mse", seed: int = 0,
 ) -> pd.DataFrame:
     """:func:`init_confusion_draws` at one width for several initialisations, with an ``init`` column
     (paper Thm 6.1: orthogonal against Gaussian weights in deep linear nets). Every scheme sees the
-    same data draws."""
+    same data draws. ``bias`` is required: the theorem's network (eq. 4) has none, and with biases the
+    per-sample Gram gains a term in every layer."""
     frames = [init_confusion_draws([width], depths, n=n, d=d, draws=draws, activation=activation, loss=loss,
-                                   seed=seed, init=config).assign(init=name)
+                                   seed=seed, init=config, bias=bias).assign(init=name)
               for name, config in schemes.items()]
     return pd.concat(frames, ignore_index=True)

@@ -68,10 +68,10 @@ def record_verdicts(chapter: str, verdicts: dict, regime: str) -> None:
     the chapter's runs reached (:func:`gradconf.verdicts.regime_description`)."""
     import json
 
-    from .verdicts import VERDICT_RECORDS, claim, rules_text, verdict_records
+    from .verdicts import VERDICT_RECORDS, claim, rules_text, verdict_records, with_group
 
     for key, v in verdicts.items():
-        glue_text(f"verdict_{key}", v.markdown(claim(key).get("role", "paper")))
+        glue_text(f"verdict_{key}", with_group(key, v).markdown(claim(key).get("role", "paper")))
         glue_text(f"label_{key}", v.title)
     glue_text("regime", regime)
     # the trained-regime rule is stated where some claim of the chapter is gated by it

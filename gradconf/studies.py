@@ -370,6 +370,10 @@ def model_table(study: Study, by: tuple[str, ...] = ()) -> pd.DataFrame:
     def pm(col: str, digits: int) -> pd.Series:
         return summary.apply(lambda r: f"{r[col + '_mean']:.{digits}f} ± {r[col + '_std']:.{digits}f}", axis=1)
 
+    def pm_significant(col: str) -> pd.Series:
+        # losses span decades across models (1e-4 to 2): significant figures, not decimals
+        return summary.apply(lambda r: f"{r[col + '_mean']:.3g} ± {r[col + '_std']:.2g}", axis=1)
+
     failed = (study.chosen.assign(_failed=study.chosen["status"] != "ok")
               .groupby(keys + ["model_name", "n_params", "train.lr"], dropna=False)["_failed"].sum()
               .reset_index(drop=True))
@@ -378,7 +382,7 @@ def model_table(study: Study, by: tuple[str, ...] = ()) -> pd.DataFrame:
         **{column.split(".")[-1]: summary[column].to_numpy() for column in by},
         "parameters": summary["n_params"].map(lambda n: f"{n:,}"),
         "selected LR": summary["train.lr"].map(lambda lr: f"{lr:g}"),
-        "final train loss": pm("final_train_loss", 3),
+        "final train loss": pm_significant("final_train_loss"),
         "test accuracy": pm("final_test_acc", 3),
         "min cosine (last epoch)": pm("final_cos_min", 3),
         "seeds": summary["seeds"],

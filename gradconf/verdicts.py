@@ -80,17 +80,23 @@ def load_claims() -> dict[str, dict[str, Any]]:
 
 
 def claim(cid: str) -> dict[str, Any]:
-    """One claim of ``claims.yaml``; the id may carry a ``__suffix`` (one claim judged per group, e.g.
-    ``bounded_depth__gaussian``), which then opens the claim's text in parentheses so that the verdicts of
-    the groups can be told apart wherever they are listed."""
+    """One claim of ``claims.yaml``; the id may carry a ``__suffix`` (one claim judged per group)."""
     claims = load_claims()
-    base, _, group = cid.partition("__")
+    base = cid.split("__")[0]
     if base not in claims:
         raise ValueError(f"unknown claim {cid!r}; known: {', '.join(claims)}")
-    row = claims[base]
-    if group:
-        row["claim"] = f"({group.replace('_', ' ')}) {row['claim']}"
-    return row
+    return claims[base]
+
+
+def with_group(cid: str, verdict: "Verdict") -> "Verdict":
+    """``verdict`` with its claim text opened by the group of ``cid`` in parentheses (``bounded_depth__gaussian``
+    → "(gaussian) ..."), so that one claim judged per group can be told apart wherever it is listed."""
+    from dataclasses import replace
+
+    group = cid.partition("__")[2].replace("_", " ")
+    if not group or verdict.claim.startswith(f"({group}) "):
+        return verdict
+    return replace(verdict, claim=f"({group}) {verdict.claim}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -691,6 +697,7 @@ def verdict_records(chapter: str, verdicts: dict[str, Verdict], regime: str) -> 
     reached (:func:`regime_description`, or e.g. ``"no training: at initialisation"``)."""
     rows = []
     for key, v in verdicts.items():
+        v = with_group(key, v)
         c = claim(key)
         # a claim judged in another setting than the paper's figure (e.g. the depth trend on the MNIST MLPs
         # of App. A) names that setting's checklist item and paper reference (``in_chapter`` of claims.yaml)

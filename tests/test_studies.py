@@ -134,7 +134,7 @@ def test_diverged_models_and_model_table_count_failed_runs():
     mixed = Study("toy", "smoke", "model.depth", partly, partly, empty, empty, 1.0, 0)
     assert partly_diverged_models(mixed) == ["MLP-2: 1 of 2 seeds at LR 0.1"]
     table = model_table(study)
-    assert table["diverged"].tolist() == [0, 2] and table["final train loss"].iloc[0] == "0.600 ± 0.141"
+    assert table["diverged"].tolist() == [0, 2] and table["final train loss"].iloc[0] == "0.6 ± 0.14"
     from gradconf.studies import compute_description
 
     assert compute_description(study, ok) == "0.0 min for 6 runs"

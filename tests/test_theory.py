@@ -171,3 +171,35 @@ def test_strategy_operator_norms_follow_random_matrix_theory():
     assert np.allclose(wide_kappa["hidden"], 1.0, rtol=0.1)
     with pytest.raises(ValueError, match="draws"):
         strategy_operator_norms([16], d=4, draws=0)
+
+
+def test_orthogonal_linear_net_without_biases_has_the_data_cosines_up_to_residual_signs():
+    # the identity of the Thm 6.1 chapter: in a bias-free linear net of orthogonal maps (width ≥ d),
+    # <∇f_i, ∇f_j> = (1 + βγ²) r_i r_j <x_i, x_j>, so each cosine is sign(r_i r_j) cos(x_i, x_j) at every depth
+    from gradconf.gram import gradient_gram
+    from gradconf.init import InitConfig
+    from gradconf.init_confusion import init_confusion_draws, init_scheme_draws
+    from gradconf.models import MLPConfig, build_model
+    from gradconf.synthetic import sphere_teacher
+
+    data = sphere_teacher(12, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for depth in (1, 4):
+        model = build_model(MLPConfig(input_dim=8, width=16, depth=depth, output_dim=1, activation="identity",
+                                      bias=False), InitConfig(scheme="orthogonal", depth_exponent=0.5), seed=depth)
+        model = model.double()
+        gram = gradient_gram(model, data.x, data.y, loss="mse", method="ghost").double()
+        r = (model(data.x) - data.y).detach().reshape(-1)
+        cos = gram / torch.sqrt(torch.outer(gram.diagonal(), gram.diagonal()))
+        expected = torch.sign(torch.outer(r, r)) * (data.x @ data.x.T)
+        assert torch.allclose(cos, expected, atol=1e-6)
+        beta_gamma2 = depth * (2 * depth) ** -1.0
+        expected_gram = (1 + beta_gamma2) * torch.outer(r, r) * (data.x @ data.x.T)
+        assert (gram - expected_gram).abs().max() < 1e-6 * gram.abs().max()  # float32 weights: 1e-7 relative
+    # init_scheme_draws passes its bias on: bias-free draws equal init_confusion_draws' own
+    scheme = {"orthogonal": InitConfig(scheme="orthogonal")}
+    via_schemes = init_scheme_draws(scheme, [2], width=16, n=8, d=8, draws=2, bias=False)
+    direct = init_confusion_draws([16], [2], n=8, d=8, draws=2, activation="identity", init=scheme["orthogonal"],
+                                  bias=False)
+    assert np.allclose(via_schemes.cos_min, direct.cos_min)
+    with_bias = init_scheme_draws(scheme, [2], width=16, n=8, d=8, draws=2, bias=True)
+    assert not np.allclose(with_bias.cos_min, direct.cos_min)

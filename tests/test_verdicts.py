@@ -387,3 +387,21 @@ def test_small_values_get_the_decimals_to_show_them():
     v = V.judge_axis(frame, "model.depth", "depth_min_cos", x_label="depth")
     assert "0.002800 ± 0.000100" in v.evidence and "slope per doubling -0.000425, 95 % CI [-0.000482" in v.evidence
     assert v.estimate.startswith("slope per doubling -0.000425, 95 % CI") and v.estimate in v.evidence
+
+
+def test_records_name_whose_claim_its_group_and_the_setting_of_the_chapter():
+    v = V.Verdict("deeper is worse.", V.REPRODUCED, "slope +1.", "a test.")
+    assert "Paper: deeper is worse. Ours: slope +1." in v.markdown("paper")
+    assert "Check: deeper is worse. Result: slope +1." in v.markdown("sanity")
+    assert "The book's claim: deeper is worse. Result:" in v.markdown("own")
+    with pytest.raises(ValueError, match="unknown role"):
+        v.markdown("theirs")
+    grouped = V.with_group("bounded_depth__gaussian", v)
+    assert grouped.claim == "(gaussian) deeper is worse." and V.with_group("bounded_depth__gaussian", grouped) == grouped
+    assert V.with_group("bounded_depth", v) == v
+    # the same claim id carries its figure's checklist item in one chapter and App. A's in the MLP chapter
+    cnn = V.verdict_records("cnn_depth", {"depth_loss": v}, "regime")[0]
+    mlp = V.verdict_records("mlp_sweeps", {"depth_loss": v, "bounded_depth__gaussian": v}, "regime")
+    assert (cnn["checklist"], cnn["paper"]) == (12, "Fig. 2")
+    assert mlp[0]["checklist"] == 17 and mlp[0]["paper"].startswith("App. A")
+    assert mlp[1]["claim"].startswith("(gaussian) ") and mlp[1]["checklist"] == 7
