@@ -26,13 +26,15 @@ def log_axis(ax: Any, values: Any) -> None:
 
 def log_y(ax: Any) -> None:
     """A log y axis in plain numbers when the plotted range spans a decade or more (a shorter range
-    stays linear, where a log axis would show crowded minor labels or none)."""
-    lo, hi = ax.get_ylim()
+    stays linear, where a log axis would show crowded minor labels or none). The range is the data's (lines
+    and bands), not the axis limits, whose linear margins can dip below 0 under positive data."""
+    lo, hi = ax.dataLim.intervaly
     if lo <= 0 or hi / lo < 10:
         return
     ax.set_yscale("log")
-    # ticks at 1, 2 and 5 of each decade, so that a range of one or two decades carries several labels
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    # ticks at 1, 2 and 5 of each decade, so that a range of one or two decades carries several labels;
+    # one per decade beyond three decades, where 1-2-5 labels would collide
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if hi / lo < 1e3 else (1.0,)))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
 
@@ -44,10 +46,22 @@ def cosine_sd(values: Any) -> tuple[float, float]:
     return max(mean - sd, -1.0), min(mean + sd, 1.0)
 
 
+def positive_sd(values: Any) -> tuple[float, float]:
+    """Mean ± std of a quantity that cannot be negative (η, noise scales, diversity), the lower end clipped at
+    the smallest value seen: a band below 0 would show impossible values and force a linear axis."""
+    mean, sd = float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return max(mean - sd, float(np.min(values))), mean + sd
+
+
+POSITIVE_METRICS = ("eta", "diversity", "noise_scale", "coherence")
+
+
 def spread(metric: str) -> Any:
     """The ``errorbar`` of a panel of ``metric``: :func:`cosine_sd` for cosines and stiffness (bounded by ±1),
-    the plain std otherwise."""
-    return cosine_sd if "cos" in metric or "stiffness" in metric else "sd"
+    :func:`positive_sd` for quantities that cannot be negative, the plain std otherwise."""
+    if "cos" in metric or "stiffness" in metric:
+        return cosine_sd
+    return positive_sd if any(name in metric for name in POSITIVE_METRICS) else "sd"
 
 
 def sweep_figure(study: Study, label: str, *, palette: str = "viridis") -> Any:
@@ -213,12 +227,13 @@ def init_depth_figure(draws: Any) -> Any:
     """Per-sample confusion at initialisation against depth, one line per initialisation (Thm 6.1):
     minimum cosine, raw η (log scale) and the std of the cosines; mean ± std over draws."""
     fig, ax = plt.subplots(1, 3, figsize=(15, 3.8))
-    for a, (metric, title) in zip(ax, (("cos_min", "(a) min cosine"), ("eta", "(b) raw η = −min⟨g_i, g_j⟩"),
-                                       ("cos_std", "(c) std of cosines"))):
+    for a, (metric, title, unit) in zip(ax, (("cos_min", "(a) min cosine", "min cos(g_i, g_j)"),
+                                             ("eta", "(b) raw η = −min⟨g_i, g_j⟩", "raw η"),
+                                             ("cos_std", "(c) std of cosines", "std of cosines"))):
         sns.lineplot(data=draws, x="depth", y=metric, hue="init", style="init", markers=True, dashes=False,
                      errorbar=spread(metric), ax=a, legend=a is ax[0])
         log_axis(a, draws["depth"])
-        a.set(title=title, ylabel="")
+        a.set(title=title, ylabel=unit)
         if metric == "eta":
             log_y(a)
     fig.tight_layout()
@@ -247,16 +262,27 @@ def init_training_figure(study: Study, facet: str = "init.scheme") -> Any:
 
 
 def init_mnist_figure(study: Study) -> Any:
-    """Final training loss and minimum cosine against depth per initialisation, one column per activation."""
+    """Final training loss and minimum cosine against depth per initialisation, one column per activation;
+    × marks a model that did not reach the trained regime in every seed (:func:`gradconf.verdicts.reached_regime`)."""
+    from .verdicts import reached_regime
+
     activations = sorted(study.chosen["model.activation"].unique())
     fig, ax = plt.subplots(2, len(activations), figsize=(5 * len(activations), 6.4), squeeze=False)
     frame = study.chosen.rename(columns={study.axis: "depth", "init.scheme": "init"})
+    frame = frame.assign(_reached=reached_regime(study.chosen).to_numpy())
     for col, activation in enumerate(activations):
         sub = frame[frame["model.activation"] == activation]
         for row, (metric, title) in enumerate((("final_train_loss", "final training loss"),
                                                ("final_cos_min", "min cosine, last epoch"))):
             sns.lineplot(data=sub, x="depth", y=metric, hue="init", style="init", markers=True, dashes=False,
                          errorbar=spread(metric), ax=ax[row, col], legend=row == 0)
+            means = sub.groupby(["init", "depth"]).agg(value=(metric, "mean"), reached=("_reached", "all"))
+            untrained = means[~means["reached"]].reset_index()
+            if len(untrained):
+                ax[row, col].scatter(untrained["depth"], untrained["value"], marker="x", s=70, color="k", zorder=5,
+                                     label="not trained in every seed" if row == 0 else None)
+            if row == 0:
+                ax[row, col].legend(fontsize=8)
             log_axis(ax[row, col], sub["depth"])
             ax[row, col].set(title=f"{activation}: {title}", ylabel="")
     fig.tight_layout()

@@ -153,7 +153,8 @@ glue_figure("fig_mlp_probe", probe_figure({"depth": depth, "width": width}))
 # sweeps (same runs and seeds as above), preset {glue:text}`preset`, from the exact Gram (ghost method,
 # {doc}`measurement`), against depth (left) and width (right). The paper does not report a per-example
 # view. Rows: minimum cosine,
-# raw η = max(0, −min⟨∇f_i, ∇f_j⟩), and the std of the cosines. Mean ± std over seeds; dots are seeds.
+# raw η = max(0, −min⟨∇f_i, ∇f_j⟩), and the std of the cosines. Mean ± std over seeds (η's band clipped
+# below at the smallest seed, as η cannot be negative); dots are seeds.
 # ```
 #
 # Parameter counts, selected learning rates and final metrics (mean ± std over seeds):

@@ -99,7 +99,8 @@ glue_text("gauss_cos", f"the minimum cosine goes from {cos_min['gaussian', shall
 # Deep linear nets (identity activation, no biases, scalar output, square loss, tanh-teacher labels) at
 # initialisation: {glue:text}`init_setup`, preset {glue:text}`preset`. Depth counts hidden layers.
 # "orthogonal" scales the read-out by γ = 1/√(2β); "orthogonal, no γ" does not; "gaussian" is
-# Strategy 4.1 (κ = 1). Mean ± std over draws. No counterpart figure in the paper.
+# Strategy 4.1 (κ = 1). Mean ± std over draws (η's band clipped below at the smallest draw, as η cannot
+# be negative; log axis). No counterpart figure in the paper.
 # ```
 #
 # **Reading.** The minimum cosines under both orthogonal inits {glue:text}`orth_cos_reading`. By the
@@ -203,7 +204,8 @@ display(model_table(mnist, by=("model.activation", "init.scheme")))
 #
 # MNIST MLPs of width 256: final training loss (top) and minimum minibatch-pair cosine at the last
 # epoch (bottom) against depth, per initialisation; ReLU left, tanh right. Preset {glue:text}`preset`:
-# {glue:text}`mnist_scale`. Mean ± std over seeds. The paper's MNIST experiments are not available to
+# {glue:text}`mnist_scale`. Mean ± std over seeds; × marks a model that did not reach the trained regime in
+# every seed (its point is still plotted). The paper's MNIST experiments are not available to
 # us (its appendix was not seen), so this protocol is ours.
 # ```
 #

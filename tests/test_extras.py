@@ -260,4 +260,31 @@ def test_cosine_band_is_clipped_to_the_unit_interval():
 
     lo, hi = cosine_sd(np.array([-0.99, -0.2, -0.95]))
     assert lo == -1.0 and hi < 1.0
-    assert spread("cos_min") is cosine_sd and spread("probe_eta") == "sd"
+    assert spread("cos_min") is cosine_sd and spread("final_train_loss") == "sd"
+
+
+def test_band_of_a_quantity_that_cannot_be_negative_stays_positive():
+    from gradconf.figures import positive_sd, spread
+
+    values = np.array([0.01, 0.02, 3.0])  # one large draw: mean − std is negative
+    lo, hi = positive_sd(values)
+    assert lo == 0.01 and np.isclose(hi, values.mean() + values.std(ddof=1))
+    assert positive_sd(np.array([1.0, 1.3, 1.2, 1.25]))[0] > 1.0  # a narrow band keeps its std
+    assert spread("probe_eta") is positive_sd and spread("eta") is positive_sd
+
+
+def test_log_y_follows_the_data_not_the_padded_axis_limits():
+    import matplotlib.pyplot as plt
+
+    from gradconf.figures import log_y
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3], [0.04, 5.0, 60.0])  # three decades, all positive: the linear margin dips below 0
+    assert ax.get_ylim()[0] < 0
+    log_y(ax)
+    assert ax.get_yscale() == "log"
+    fig2, ax2 = plt.subplots()
+    ax2.plot([1, 2], [-0.1, 5.0])  # a non-positive value keeps the axis linear
+    log_y(ax2)
+    assert ax2.get_yscale() == "linear"
+    plt.close("all")
