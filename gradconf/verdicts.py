@@ -293,7 +293,7 @@ def describe_test(cid: str, x_label: str = "x", unit: str = "seed") -> str:
         raise ValueError(f"claim {cid!r} ({kind}) must expect one of {EXPECT[kind]}, got {c.get('expect')!r}")
     if c.get("test"):
         return c["test"] + (" A deterministic check: reproduced within the tolerance, contradicted outside it."
-                            if kind == "tolerance" else "")
+                            if kind == "tolerance" and c.get("deterministic", True) else "")
     on = f"log {c['what']}" if c.get("scale") == "log" else c["what"]
     per = f"the least-squares slope of {on} per doubling of {x_label} through the per-value means (Welch " \
           f"linear contrast, {unit}s as the unit, Satterthwaite df)"

@@ -405,3 +405,9 @@ def test_records_name_whose_claim_its_group_and_the_setting_of_the_chapter():
     assert (cnn["checklist"], cnn["paper"]) == (12, "Fig. 2")
     assert mlp[0]["checklist"] == 17 and mlp[0]["paper"].startswith("App. A")
     assert mlp[1]["claim"].startswith("(gaussian) ") and mlp[1]["checklist"] == 7
+
+
+def test_a_stated_statistical_check_is_not_called_deterministic():
+    assert "A deterministic check" in V.describe_test("floor_bound")
+    noise = V.describe_test("minibatch_noise_scale")
+    assert "A deterministic check" not in noise and "Bonferroni" in noise
