@@ -210,7 +210,10 @@ def sgd_stationary_covariance(x: np.ndarray, y: np.ndarray, lr: float) -> np.nda
     d_inv_b = b / diag
     d_inv_u = (lr / n) * v / diag[:, None]
     small = np.eye(n) - v.T @ d_inv_u                     # Woodbury's N × N capacitance matrix
-    sol = d_inv_b + d_inv_u @ np.linalg.solve(small, v.T @ d_inv_b)
+    try:
+        sol = d_inv_b + d_inv_u @ np.linalg.solve(small, v.T @ d_inv_b)
+    except np.linalg.LinAlgError:  # singular exactly at the edge of stability
+        raise ValueError(f"no stationary covariance at step size {lr}: SGD's second moment diverges there") from None
     sigma_t = sol.reshape(d, d)
     sigma_t = 0.5 * (sigma_t + sigma_t.T)
     sigma = q @ sigma_t @ q.T

@@ -149,7 +149,7 @@ glue_text("rate_reading", {
                                     f"that half is {late_fall.loc[over].mean():.1f} decades)."))
 glue_text("cos_sign_reading", {
     "contradicted": "The interval over seeds lies wholly on the side opposite to the paper's for at least one "
-                    "model, and the sign has an analytic reason.",
+                    "model; the identity below shows what sets the sign.",
     "reproduced": "Our runs agree with the paper here, although the identity below predicts the opposite sign "
                   "once the full gradient is small; the full gradient must still be large in these runs.",
 }.get(verdicts["fig1_cos_sign"].label, "Our runs do not settle the sign at this preset; the identity below "
@@ -164,8 +164,9 @@ final.round(6)
 # second half of the run the first loses {glue:text}`fall_over:.1f` decades, while the second's
 # {glue:text}`fall_under_text`. **The convergence half of the figure: {glue:text}`label_fig1_rate`.**
 # {glue:text}`rate_reading` The paper's d = 80 curve levels off near 0.4–0.5 (read off its plot), far
-# above ours: the level of SGD's floor scales with the step size and with the targets' residual at the
-# least-squares fit, and the paper states neither its step size nor how it made its targets.
+# above ours: the level of SGD's floor scales with the step size, with the scale of the inputs (ours are
+# $x \sim \mathcal N(0, I_d/d)$) and with the targets' residual at the least-squares fit, and the paper states
+# none of them.
 #
 # The final average cosine is {glue:text}`cos_over:.4f` ± {glue:text}`cos_over_std:.4f` ({glue:text}`cos_sign_over`)
 # for d = {glue:text}`over` and {glue:text}`cos_under:.4f` ± {glue:text}`cos_under_std:.4f` ({glue:text}`cos_sign_under`)
@@ -175,13 +176,16 @@ final.round(6)
 # full gradient well below the per-sample ones ($N^2\|G\|^2 < \sum_i \|g_i\|^2$), the sum over pairs is
 # negative; with equal norms the average cosine is then about $-1/(N-1)$ = {glue:text}`stationary_cos:.4f`.
 # At the last iterate the ratio $N^2\|G\|^2/\sum_i\|g_i\|^2$ is {glue:text}`sum_ratios` (mean over
-# seeds): {glue:text}`ratio_reading`. Why it falls below 1: with $g_i = r_ix_i$ ($r$ the residual)
-# and $\|x_i\| \approx 1$, the ratio is about $r^\top XX^\top r/\|r\|^2$, a Rayleigh quotient of $XX^\top$,
-# whose eigenvalues average $\operatorname{tr}(XX^\top)/N \approx 1$. SGD removes the residual's components
-# along the large eigenvalues first, so the quotient settles below 1 and the average cosine turns
-# negative. Near an interpolating solution every $g_i$ tends to zero, but the ratio does not: their sum
-# shrinks at the same geometric rate, and the quotient tends to a constant below 1. A positive average
-# needs the residual to lean on the large-eigenvalue directions of $XX^\top$. Theorem 3.1 does not speak to
+# seeds): {glue:text}`ratio_reading`. The average *cosine* has an exact form of its own: with
+# $g_i = r_ix_i$ ($r$ the residual), $\cos(g_i, g_j) = s_is_j\cos(x_i, x_j)$ for the signs $s_i$ of the
+# residuals, so the average over pairs is $(s^\top\hat X\hat X^\top s/N - 1)/(N-1)$, with $\hat X$ the inputs
+# scaled to unit length. It is negative exactly when the Rayleigh quotient of $\hat X\hat X^\top$ at the sign
+# vector is below 1, the average of that matrix's eigenvalues. Why the sign vector should sit there is a
+# heuristic, not a proof: the ratio above is about $r^\top XX^\top r/\|r\|^2$ (for $\|x_i\| \approx 1$), and
+# SGD removes the residual's components along the large eigenvalues of $XX^\top$ first, which leaves the
+# residual, and plausibly its signs, on the small ones. Near an interpolating solution every $g_i$ tends to
+# zero, but the ratio does not tend to zero: their sum shrinks at the same geometric rate. A positive
+# average needs the signs of the residuals to lean on the large-eigenvalue directions. Theorem 3.1 does not speak to
 # that sign either: its rate ρ does not involve η at all, and confusion enters only the size of the
 # neighbourhood, αη/(1 − ρ). At an interpolating solution every residual, and so every per-sample
 # gradient, is zero, hence η = 0 there and the neighbourhood vanishes.

@@ -111,8 +111,15 @@ def test_sgd_floor_has_no_transient_at_a_slow_step():
     out = sgd_floor(x, y, np.array([0.003]), iterations=2000, seeds=100, burn_in=0.0, record_every=20)
     se = out["floor"].std(ddof=1) / np.sqrt(len(out["floor"]))
     assert abs(out["floor"].mean() - out["floor_exact"][0]) < 4 * se
-    # a start far from stationarity would sit far off it
-    assert out["floor_exact"][0] < 0.5 * 0.5 * np.sum((x.T @ x / 100) * 0.01 * np.eye(50))
+    # several step sizes in one call: each run's exact floor and start belong to its own step size
+    x, y = correlated_sphere_regression(40, 10, 0.3, seed=2)
+    lrs = np.array([0.002, 0.05, 0.3])
+    out = sgd_floor(x, y, lrs, iterations=400, seeds=200, burn_in=0.0, record_every=4)
+    for lr in lrs:
+        runs = out["lr"] == lr
+        assert np.allclose(out["floor_exact"][runs], sgd_stationary_floor(x, y, lr))
+        se = out["floor"][runs].std(ddof=1) / np.sqrt(runs.sum())
+        assert abs(out["floor"][runs].mean() - sgd_stationary_floor(x, y, lr)) < 4 * se
 
 
 def test_max_abs_cosine_shrinks_with_dimension():
