@@ -316,8 +316,9 @@ by_value.round(4)
 #   and the floor moving with η in the dimension family, are built into the family; they show that η can
 #   move a long way while the floor stays put, not how floors behave in general. Exact floor/α per family
 #   member (means over draws and step sizes) against its expectation, $(N-d)/(2N)$ times the mean of
-#   $1/(2-\alpha)$ over the step sizes:
-#   {glue:text}`floor_expectation`.
+#   $1/(2-\alpha)$ over the step sizes: {glue:text}`floor_expectation` (for Gaussian targets $2NF^*$ is a
+#   χ² with $N - d$ degrees of freedom, so one draw scatters around the expectation with a relative std of
+#   $\sqrt{2/(N-d)}$, and the members of the correlation family share their draws' targets).
 #
 # {glue:text}`floor_conclusion` This matters for the rest of the book: the paper's CNN experiments report
 # the *minimum* cosine, the tail that η describes, while in this family the floor is set by the mean
