@@ -25,6 +25,7 @@ lr = None
 iterations = None
 record_every = None
 seeds = None
+teacher_noises = None  # label noise of the teacher-target check (targets y = w·x + noise)
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
@@ -40,7 +41,7 @@ from gradconf.verdicts import judge_difference, judge_signs
 from gradconf.synthetic import gaussian_regression
 
 P = notebook_parameters("figure1_linear_regression", preset, n=n, dims=dims, lr=lr, iterations=iterations,
-                        record_every=record_every, seeds=seeds)
+                        record_every=record_every, seeds=seeds, teacher_noises=teacher_noises)
 setup()
 glue_text("preset", preset)
 glue_text("seeds", describe_seeds(P["seeds"]))
@@ -189,6 +190,41 @@ final.round(6)
 # that sign either: its rate ρ does not involve η at all, and confusion enters only the size of the
 # neighbourhood, αη/(1 − ρ). At an interpolating solution every residual, and so every per-sample
 # gradient, is zero, hence η = 0 there and the neighbourhood vanishes.
+#
+# **Do the targets decide the sign?** The paper does not say how its targets were made. The same runs
+# with targets from a linear teacher, $y = w_\text{teacher}^\top x$ plus Gaussian label noise (standard
+# deviation {glue:text}`teacher_noises`), give these final average cosines (mean ± std over the same seeds,
+# each seed its own data and teacher); descriptive, not judged:
+
+# %% tags=["hide-input"]
+teacher_rows = []
+for noise in P["teacher_noises"]:
+    for dim in P["dims"]:
+        for seed in P["seeds"]:
+            data = gaussian_regression(P["n"], dim, generator=torch.Generator().manual_seed(seed), targets="teacher",
+                                       noise=noise, dtype=torch.float64)
+            trace = least_squares_sgd(data.x.numpy(), data.y.numpy()[:, 0], P["lr"], P["iterations"], seed,
+                                      P["iterations"])  # the start and the last iterate only
+            teacher_rows.append({"label noise": noise, "d": dim, "seed": seed, "mean_cos": trace["mean_cos"][-1],
+                                 "grad_norm": trace["grad_norm"][-1]})
+teacher = pd.DataFrame(teacher_rows)
+teacher_table = (teacher.groupby(["label noise", "d"])
+                 .agg(mean_cos=("mean_cos", "mean"), mean_cos_std=("mean_cos", "std"), grad_norm=("grad_norm", "mean"))
+                 .reset_index())
+signs = {"negative" if v < 0 else "positive" for v in teacher_table.mean_cos}
+glue_text("teacher_noises", " and ".join(f"{v:g}" for v in P["teacher_noises"]))
+glue_text("teacher_reading", f"The mean is {signs.pop()} in every case, as with random targets: the sign "
+          "does not come from random versus teacher targets." if len(signs) == 1 else
+          "The sign depends on the targets here, so how the paper made its targets may explain the difference.")
+noiseless_under = teacher_table[(teacher_table["label noise"] == 0) & (teacher_table.d == under)]
+glue_text("teacher_floor", f"Without label noise the d = {under} model interpolates too (final gradient norm "
+          f"{noiseless_under.grad_norm.iloc[0]:.1e}): its floor comes from targets it cannot fit."
+          if len(noiseless_under) else "")
+teacher_table.assign(mean_cos=teacher_table.mean_cos.round(4), mean_cos_std=teacher_table.mean_cos_std.round(4),
+                     grad_norm=teacher_table.grad_norm.map(lambda v: f"{v:.1e}"))
+
+# %% [markdown]
+# {glue:text}`teacher_reading` {glue:text}`teacher_floor`
 
 # %% [markdown]
 # ```{admonition} Verdict (computed above)
