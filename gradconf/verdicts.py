@@ -94,7 +94,7 @@ def with_group(cid: str, verdict: "Verdict") -> "Verdict":
     from dataclasses import replace
 
     group = cid.partition("__")[2].replace("_", " ")
-    if not group or verdict.claim.startswith(f"({group}) "):
+    if not group or verdict.claim.startswith(f"({group}) ") or claim(cid).get("group_in_evidence"):
         return verdict
     return replace(verdict, claim=f"({group}) {verdict.claim}")
 

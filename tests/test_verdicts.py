@@ -399,6 +399,7 @@ def test_records_name_whose_claim_its_group_and_the_setting_of_the_chapter():
     grouped = V.with_group("bounded_depth__gaussian", v)
     assert grouped.claim == "(gaussian) deeper is worse." and V.with_group("bounded_depth__gaussian", grouped) == grouped
     assert V.with_group("bounded_depth", v) == v
+    assert V.with_group("phase_diagram__d16_f33", v) == v  # its evidence names d and the level itself
     # the same claim id carries its figure's checklist item in one chapter and App. A's in the MLP chapter
     cnn = V.verdict_records("cnn_depth", {"depth_loss": v}, "regime")[0]
     mlp = V.verdict_records("mlp_sweeps", {"depth_loss": v, "bounded_depth__gaussian": v}, "regime")
