@@ -47,13 +47,13 @@ def cosine_sd(values: Any) -> tuple[float, float]:
 
 
 def positive_sd(values: Any) -> tuple[float, float]:
-    """Mean ± std of a quantity that cannot be negative (η, noise scales, diversity), the lower end clipped at
+    """Mean ± std of a quantity that cannot be negative (η, noise scales, diversity, squared norms), the lower end clipped at
     the smallest value seen: a band below 0 would show impossible values and force a linear axis."""
     mean, sd = float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
     return max(mean - sd, float(np.min(values))), mean + sd
 
 
-POSITIVE_METRICS = ("eta", "diversity", "noise_scale", "coherence")
+POSITIVE_METRICS = ("eta", "diversity", "noise_scale", "coherence", "sq_norm")
 
 
 def spread(metric: str) -> Any:
@@ -325,6 +325,8 @@ RELATED_METRICS: dict[str, str] = {
     "final_train_loss": "training loss",
     "final_test_acc": "test accuracy",
 }
+# the related metrics that span decades: shown on a log axis, and compared on the log scale
+RELATED_LOG_METRICS: tuple[str, ...] = ("probe_eta", "probe_gradient_diversity", "probe_m_coherence", "probe_noise_scale")
 
 
 def related_metrics_figure(studies: dict[str, Study]) -> Any:
@@ -340,7 +342,7 @@ def related_metrics_figure(studies: dict[str, Study]) -> Any:
             sns.lineplot(data=frame, x=label, y=metric, marker="o", errorbar=spread(metric), color="k", ax=a)
             log_axis(a, frame[label])
             a.set(ylabel="", title=RELATED_METRICS[metric] if row == 0 else "")
-            if metric in ("probe_eta", "probe_gradient_diversity", "probe_noise_scale", "probe_m_coherence"):
+            if metric in RELATED_LOG_METRICS:
                 log_y(a)
     fig.tight_layout()
     return fig

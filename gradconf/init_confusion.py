@@ -9,10 +9,8 @@ The result is a tidy frame, one row per (width, depth, draw), with both the **ra
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -36,7 +34,7 @@ def init_confusion_draws(
     ``depth`` is the number of hidden layers, so the net has depth + 1 weight matrices W_0 … W_depth,
     the scalar read-out included: β = depth in the paper's eq. 4, as in :class:`gradconf.models.MLPConfig`.
     Draw ``k`` uses the same data for every (width, depth), so the sweep compares architectures on
-    shared samples. ``init`` replaces Strategy 4.1 (e.g. orthogonal weights for Thm 6.1). ``bias=False`` gives
+    shared samples; ``inputs_cos_min`` is that draw's most negative cosine between two inputs. ``init`` replaces Strategy 4.1 (e.g. orthogonal weights for Thm 6.1). ``bias=False`` gives
     the paper's network of eq. 4, which has no biases (their gradients would otherwise enter every Gram).
     """
     from tqdm import tqdm
@@ -48,6 +46,11 @@ def init_confusion_draws(
     labels = "regression" if loss == "mse" else "sign"
     datasets = [sphere_teacher(n, d, generator=torch.Generator().manual_seed(seed * 1_000_003 + draw), labels=labels)
                 for draw in range(draws)]
+    # each draw's most negative pair of inputs: the confusion a wide net inherits from its data
+    inputs_cos_min = []
+    for data in datasets:
+        x = torch.nn.functional.normalize(data.x.double(), dim=1)
+        inputs_cos_min.append(float((x @ x.T + 2 * torch.eye(len(x), dtype=x.dtype)).min()))  # diagonal lifted out
     rows = []
     grid = list(itertools.product(widths, depths, range(draws)))
     for width, depth, draw in tqdm(grid, desc="init draws", disable=not progress):
@@ -58,7 +61,7 @@ def init_confusion_draws(
         y = data.y if loss == "mse" else data.y.reshape(-1)
         summary = confusion_summary(gradient_gram(model, data.x, y, loss=loss, method="ghost"))
         rows.append({"width": width, "depth": depth, "draw": draw,
-                     **{k: summary[k] for k in SUMMARY_COLUMNS}})
+                     **{k: summary[k] for k in SUMMARY_COLUMNS}, "inputs_cos_min": inputs_cos_min[draw]})
     return pd.DataFrame(rows)
 
 

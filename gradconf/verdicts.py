@@ -603,7 +603,8 @@ def judge_tolerance(cid: str, holds: bool, evidence: str) -> Verdict:
 
 
 def claim_center_margin(cid: str) -> tuple[float, float]:
-    """``(center, margin)`` of a ``flat`` claim in claims.yaml (center 0 unless stated)."""
+    """``(center, margin)`` of a claim with a margin in claims.yaml (flat claims, and checks that state one;
+    center 0 unless stated)."""
     c = claim(cid)
     return float(c.get("center", 0.0)), float(c["margin"])
 

@@ -61,7 +61,7 @@ from gradconf.synthetic import sphere_teacher
 from gradconf.timing import fastest_seconds, forward_backward
 from gradconf.train import MeasureConfig, TrainConfig, train
 from gradconf.verdicts import (CONTRADICTED, INCONCLUSIVE, NOT_TESTED, REPRODUCED, Interval, Verdict, claim,
-                               describe_test, mean_interval, regime_rule_text, settings, welch_interval)
+                               claim_center_margin, describe_test, mean_interval, regime_rule_text, settings, welch_interval)
 
 P = notebook_parameters("measurement", preset, d=d, n_train=n_train, width=width, depth=depth, lr=lr, probe=probe,
                         n_pairs=n_pairs, epochs=epochs, batch_sizes=batch_sizes, timing_repeats=timing_repeats,
@@ -158,9 +158,10 @@ glue_figure("fig_batch", fig)
 # ```
 
 # %% tags=["hide-input"]
-# the test's numbers, as claims.yaml states them: predictions below THRESHOLD are left out, and the ratio of
-# the measured mean cosine to the prediction must lie within 1 ± MARGIN
-THRESHOLD, MARGIN = 0.1, 0.25
+# the test's numbers, from claims.yaml: predictions below THRESHOLD are left out, and the ratio of the
+# measured mean cosine to the prediction must lie within CENTER ± MARGIN
+CENTER, MARGIN = claim_center_margin("minibatch_noise_scale")
+THRESHOLD = float(claim("minibatch_noise_scale")["threshold"])
 alpha = float(settings()["alpha"])
 judged = minibatch[minibatch.predicted >= THRESHOLD]
 left_out = minibatch[minibatch.predicted < THRESHOLD]
@@ -169,8 +170,8 @@ for state, b, predicted in zip(judged.state, judged.B, judged.predicted):
     ci = mean_interval(states[state]["cosines"][b], level=1 - 2 * alpha)  # t interval over the pairs
     ratios[(state, b)] = Interval(ci.estimate / predicted, ci.se / predicted, ci.df, ci.level)
 strict = 1 - 2 * alpha / max(1, len(ratios))  # Bonferroni split over the judged (state, B)
-inside = {k: 1 - MARGIN < r.lo and r.hi < 1 + MARGIN for k, r in ratios.items()}
-outside = {k: r.at(strict).lo > 1 + MARGIN or r.at(strict).hi < 1 - MARGIN for k, r in ratios.items()}
+inside = {k: CENTER - MARGIN < r.lo and r.hi < CENTER + MARGIN for k, r in ratios.items()}
+outside = {k: r.at(strict).lo > CENTER + MARGIN or r.at(strict).hi < CENTER - MARGIN for k, r in ratios.items()}
 
 
 def b_list(frame: pd.DataFrame) -> str:
@@ -206,10 +207,10 @@ glue_number("margin", MARGIN)
 glue_number("pair_se", pair_se)
 glue_text("ratio_reading",
           "no (state, B) is left to judge" if not ratios else
-          f"every 95 % interval lies within 1 ± {MARGIN:g}" if all(inside.values()) else
+          f"every 95 % interval lies within {CENTER:g} ± {MARGIN:g}" if all(inside.values()) else
           ("the interval at " if sum(not ok for ok in inside.values()) == 1 else "the intervals at ")
           + ", ".join(f"{s} B = {b}" for (s, b), ok in inside.items() if not ok)
-          + (" reaches" if sum(not ok for ok in inside.values()) == 1 else " reach") + f" outside 1 ± {MARGIN:g}"
+          + (" reaches" if sum(not ok for ok in inside.values()) == 1 else " reach") + f" outside {CENTER:g} ± {MARGIN:g}"
           + (", and at least one lies wholly outside it at the Bonferroni-split level" if any(outside.values())
              else ", though no interval lies wholly outside it"))
 
@@ -429,7 +430,7 @@ pool_stats.round(3)
 # ```
 
 # %% tags=["nbval-check-output", "hide-input"]
-print(f"(state, B) judged: {len(ratios)}; every 95 % ratio interval within 1 ± {MARGIN:g}:",
+print(f"(state, B) judged: {len(ratios)}; every 95 % ratio interval within {CENTER:g} ± {MARGIN:g}:",
       bool(ratios) and all(inside.values()))
 print(f"mean minibatch cosine at B = {max(P['batch_sizes'])}, initialisation → after training:",
       f"{at_bmax.loc['initialisation', 'mean_cos']:.2f} → {at_bmax.loc['trained', 'mean_cos']:.2f}")

@@ -136,15 +136,16 @@ rule = str(linear.chosen["lr_rule"].iloc[0])
 pilot_runs = (linear.runs[(linear.runs["seed"] == int(rule.split()[-1])) & (linear.runs["status"] == "ok")]
               if rule.startswith("pilot seed ") else linear.runs.iloc[:0])
 judged_mean = linear.chosen.groupby([linear.axis, "init.scheme"])["final_train_loss"].mean()
-unrepresentative = []
+unrepresentative = {}  # (scheme, depth) → what the pilot and the judged seeds ended at
 for (depth_value, scheme, lr), loss in (pilot_runs.groupby([linear.axis, "init.scheme", "train.lr"])
                                         ["final_train_loss"].mean().items()):
     chosen_lr = linear.chosen[(linear.chosen[linear.axis] == depth_value)
                               & (linear.chosen["init.scheme"] == scheme)]["train.lr"].iloc[0]
     mean = judged_mean.get((depth_value, scheme), np.nan)
     if np.isclose(lr, chosen_lr) and np.isfinite(mean) and max(mean / loss, loss / mean) > 2:
-        unrepresentative.append(f"{scheme} at depth {depth_value} (pilot {loss:.3f}, judged mean {mean:.3f})")
-glue_text("pilot_unrepresentative", "On " + "; ".join(unrepresentative) + ", the pilot seed ended more than a "
+        unrepresentative[(scheme, depth_value)] = (f"{scheme} at depth {depth_value} (pilot {loss:.3f}, judged mean "
+                                                   f"{mean:.3f})")
+glue_text("pilot_unrepresentative", "On " + "; ".join(unrepresentative.values()) + ", the pilot seed ended more than a "
           "factor of 2 away from the judged seeds at the same LR, so that model's LR was chosen on a run unlike "
           "the ones judged." if unrepresentative else "At every model's selected LR, the pilot seed ended within "
           "a factor of 2 of the judged seeds' mean.")
@@ -241,7 +242,7 @@ glue_text("orth_fragility", (f"The label of the orthogonal early-training claim 
           + ("beyond" if abs(favourable) > flat_margin else "within") + f" the test's margin of ±{flat_margin:g} "
           "(set for the least-squares slope over all depths, so this is a rough comparison)"
           + (f", and at depth {deepest_depth} the pilot seed itself ended far below the judged seeds (above)"
-             if any(u.startswith(f"orthogonal at depth {deepest_depth} ") for u in unrepresentative) else "")
+             if ("orthogonal", deepest_depth) in unrepresentative else "")
           + ". This check was added after the results were seen and is not counted.")
 deep_mnist = mnist.chosen[mnist.chosen[mnist.axis] == max(mnist.values)]
 reached_mnist = reached_regime(deep_mnist).groupby([deep_mnist["model.activation"], deep_mnist["init.scheme"]]).all()

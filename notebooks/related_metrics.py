@@ -37,7 +37,7 @@ import seaborn as sns
 import torch
 
 from gradconf.book import notebook_parameters
-from gradconf.figures import RELATED_METRICS, correlation_figure, related_metrics_figure
+from gradconf.figures import RELATED_LOG_METRICS, RELATED_METRICS, correlation_figure, related_metrics_figure
 from gradconf.report import glue_figure, glue_text, record_verdicts, setup
 from gradconf.studies import metric_correlations, mlp_studies, probe_gradient_norm, scale_description
 from gradconf.variance import (antipodal_gradients, bounds_hold, random_stationary_gradients, simplex_gradients,
@@ -105,7 +105,6 @@ print(f"{pd.concat([depth.chosen, width.chosen]).key.nunique()} distinct runs at
 ORIENTATION = {"final_cos_min": 1, "probe_cos_min": 1, "probe_eta": -1, "probe_cos_mean": 1,
                "probe_sign_stiffness": 1, "probe_gradient_diversity": -1, "probe_m_coherence": 1,
                "probe_noise_scale": -1}
-LOG_METRICS = ("probe_eta", "probe_gradient_diversity", "probe_m_coherence", "probe_noise_scale")
 
 
 def directions(study) -> dict[str, tuple[str, int]]:
@@ -114,7 +113,7 @@ def directions(study) -> dict[str, tuple[str, int]]:
     out = {}
     for metric in metrics_shown:
         values = study.chosen[metric].astype(float)
-        groups = [(x, np.log(v) if metric in LOG_METRICS else v)
+        groups = [(x, np.log(v) if metric in RELATED_LOG_METRICS else v)
                   for x, v in values.groupby(study.chosen[study.axis])]
         try:
             ci = contrast_interval(groups)

@@ -194,7 +194,7 @@ bound_holds = bool((valid.floor_exact <= valid.bound).all())
 glue_number("n_samples", P["n"])
 glue_number("iters", P["iterations"])
 glue_number("slope_mean", slopes.mean())
-glue_text("slope_spread", f"the same for every problem and draw to four decimals" if slopes.max() - slopes.min() < 5e-5
+glue_text("slope_spread", "the same for every problem and draw to four decimals" if slopes.max() - slopes.min() < 5e-5
           else f"per problem and draw from {slopes.min():.4f} to {slopes.max():.4f}")
 glue_number("n_corr", len(P["correlations"]))
 glue_text("sgd_check", f"{run_ratio.mean():.3f} ± {run_ratio.std(ddof=1) / np.sqrt(len(run_ratio)):.3f} "

@@ -48,11 +48,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-import torch
 
 from gradconf.book import notebook_parameters
 from gradconf.figures import spread
-from gradconf.synthetic import sphere_teacher
 from gradconf.init_confusion import init_confusion_draws, strategy_operator_norms, violation_probability
 from gradconf.level_sets import exponent_test_error_rates, level_set_slope, level_widths
 from gradconf.report import glue_figure, glue_number, glue_text, record_verdicts, setup
@@ -80,10 +78,9 @@ fig, axes = plt.subplots(2, 4, figsize=(14, 6.4))
 for col, stat in enumerate(titles):
     sub = long[long.statistic == stat].assign(depth_label=lambda t: t.depth.astype(str),
                                               width_label=lambda t: t.width.astype(str))
-    band = spread(stat if stat != "mean_sq_norm" else "eta")  # positive quantities keep a positive band
-    sns.lineplot(data=sub, x="width", y="value", hue="depth_label", marker="o", errorbar=band,
+    sns.lineplot(data=sub, x="width", y="value", hue="depth_label", marker="o", errorbar=spread(stat),
                  palette=sns.color_palette("viridis", sub.depth.nunique()), ax=axes[0, col], legend=col == 0)
-    sns.lineplot(data=sub, x="depth", y="value", hue="width_label", marker="o", errorbar=band,
+    sns.lineplot(data=sub, x="depth", y="value", hue="width_label", marker="o", errorbar=spread(stat),
                  palette=sns.color_palette("magma", sub.width.nunique() + 1)[:-1], ax=axes[1, col], legend=col == 0)
     for row in (0, 1):
         axes[row, col].set(xscale="log", ylabel="", title=titles[stat] if row == 0 else "")
@@ -213,12 +210,8 @@ glue_text("damping", "Width damps the depth effect: the fall shrinks as the widt
           "The depth effect does not shrink steadily with width.")
 glue_number("eta0", eta0)
 # the data's own geometry: a wide net at this initialisation runs tanh almost linearly (pre-activations of
-# std about 1/√d), so its gradient cosines approach those of the inputs; the same data draws as
-# init_confusion_draws(seed=0) makes
-inputs_min_cos = np.mean([
-    (lambda x: (x @ x.T + 2 * np.eye(len(x))).min())(  # the diagonal (1) lifted out of the minimum
-        sphere_teacher(P["n"], P["d"], generator=torch.Generator().manual_seed(draw)).x.double().numpy())
-    for draw in range(P["draws"])])
+# std about 1/√d), so its gradient cosines approach those of the inputs
+inputs_min_cos = draws_frame.groupby("draw")["inputs_cos_min"].first().mean()
 wide = means.xs(wmax, level="width")
 glue_text("data_floor", f"at width {wmax} the mean minimum cosine is {wide.cos_min.min():.3f} to "
           f"{wide.cos_min.max():.3f} (over depths), against {inputs_min_cos:.3f} for the inputs' own most negative "

@@ -270,7 +270,7 @@ def test_band_of_a_quantity_that_cannot_be_negative_stays_positive():
     lo, hi = positive_sd(values)
     assert lo == 0.01 and np.isclose(hi, values.mean() + values.std(ddof=1))
     assert positive_sd(np.array([1.0, 1.3, 1.2, 1.25]))[0] > 1.0  # a narrow band keeps its std
-    assert spread("probe_eta") is positive_sd and spread("eta") is positive_sd
+    assert spread("probe_eta") is positive_sd and spread("eta") is positive_sd and spread("mean_sq_norm") is positive_sd
 
 
 def test_log_y_follows_the_data_not_the_padded_axis_limits():

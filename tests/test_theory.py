@@ -73,29 +73,31 @@ def test_sgd_floor_scales_with_step_size_and_respects_the_bound():
     assert np.isnan(pl_theorem_floor(np.array([0.1]), np.array([1.0]), 50, 1.0, 1.0))[0]
 
 
-def test_stationary_covariance_is_the_fixed_point_of_sgds_second_moment():
-    x, y = correlated_sphere_regression(30, 6, 0.3, seed=1)
+def _second_moment_step(x, y, lr, s):
+    """One step of the second-moment recursion of batch-1 SGD about w*, written out term by term, and the
+    per-sample gradient covariance C at w*."""
     n = len(x)
     h = x.T @ x / n
     r = x @ np.linalg.lstsq(x, y, rcond=None)[0] - y
     c = (x * (r ** 2)[:, None]).T @ x / n
+    step = s - lr * (h @ s + s @ h) + lr ** 2 * sum((xi @ s @ xi) * np.outer(xi, xi) for xi in x) / n + lr ** 2 * c
+    return step, c
+
+
+def test_stationary_covariance_is_the_fixed_point_of_sgds_second_moment():
+    x, y = correlated_sphere_regression(30, 6, 0.3, seed=1)
+    h = x.T @ x / len(x)
     for lr in (0.01, 0.3, 1.5):
         s = sgd_stationary_covariance(x, y, lr)
-        one_step = (s - lr * (h @ s + s @ h) + lr ** 2 * sum((xi @ s @ xi) * np.outer(xi, xi) for xi in x) / n
-                    + lr ** 2 * c)
+        one_step, c = _second_moment_step(x, y, lr, s)
         assert np.allclose(one_step, s, rtol=0, atol=1e-12 * np.abs(s).max())
         assert np.isclose(sgd_stationary_floor(x, y, lr), 0.5 * np.sum(h * s))
         # unit inputs: the trace of the fixed-point equation closes, floor = α tr(C)/(2(2 − α))
         assert np.isclose(sgd_stationary_floor(x, y, lr), lr * np.trace(c) / (2 * (2 - lr)), rtol=1e-10)
     # inputs of other norms have no such closed form, and the solver does not assume one
-    scaled = x * np.linspace(0.5, 1.5, n)[:, None]
+    scaled = x * np.linspace(0.5, 1.5, len(x))[:, None]
     s = sgd_stationary_covariance(scaled, y, 0.1)
-    hs = scaled.T @ scaled / n
-    rs = scaled @ np.linalg.lstsq(scaled, y, rcond=None)[0] - y
-    cs = (scaled * (rs ** 2)[:, None]).T @ scaled / n
-    one_step = (s - 0.1 * (hs @ s + s @ hs) + 0.01 * sum((xi @ s @ xi) * np.outer(xi, xi) for xi in scaled) / n
-                + 0.01 * cs)
-    assert np.allclose(one_step, s, rtol=0, atol=1e-12 * np.abs(s).max())
+    assert np.allclose(_second_moment_step(scaled, y, 0.1, s)[0], s, rtol=0, atol=1e-12 * np.abs(s).max())
     # first order in α: the floor is α E‖∇f_i(w*)‖²/4
     assert np.isclose(sgd_stationary_floor(x, y, 1e-6) / 1e-6, np.trace(c) / 4, rtol=1e-4)
     with pytest.raises(ValueError, match="diverges"):
@@ -131,6 +133,15 @@ def test_init_confusion_draws_and_violation_probability():
     assert len(frame) == 2 * 2 * 3 and {"eta", "cos_min", "mean_sq_norm"} <= set(frame.columns)
     again = init_confusion_draws([8, 64], [1, 3], n=16, d=8, draws=3, seed=0)
     assert frame.equals(again)
+    # each draw's inputs: one value per draw, the most negative off-diagonal cosine of that draw's data
+    from gradconf.synthetic import sphere_teacher
+
+    assert (frame.groupby("draw")["inputs_cos_min"].nunique() == 1).all()
+    x = sphere_teacher(16, 8, generator=torch.Generator().manual_seed(1)).x.double()
+    x = x / x.norm(dim=1, keepdim=True)
+    cos = (x @ x.T).numpy()
+    np.fill_diagonal(cos, np.inf)
+    assert np.isclose(frame[frame.draw == 1]["inputs_cos_min"].iloc[0], cos.min())
     p = violation_probability(frame, eta=0.0, column="cos_min")
     assert len(p) == 4 and p.p_violation.between(0, 1).all() and (p.draws == 3).all()
     assert (violation_probability(frame, eta=1e9).p_violation == 0).all()
