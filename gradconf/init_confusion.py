@@ -19,6 +19,7 @@ from .init import InitConfig
 from .measure import confusion_summary
 from .models import MLPConfig, build_model
 from .synthetic import sphere_teacher
+from .verdicts import binomial_interval
 
 SUMMARY_COLUMNS: tuple[str, ...] = ("eta", "min_inner", "mean_inner", "mean_sq_norm", "cos_min", "cos_std",
                                     "cos_mean", "cos_frac_negative", "gradient_diversity")
@@ -84,17 +85,22 @@ def strategy_operator_norms(widths: Sequence[int], *, d: int, kappa: float = 1.0
 
 
 def violation_probability(frame: pd.DataFrame, eta: float, by: Sequence[str] = ("width", "depth"),
-                          column: str = "min_inner") -> pd.DataFrame:
-    """P(min_{i≠j} <g_i, g_j> < −η) per group, with its binomial standard error (Thm 4.1's event).
+                          column: str = "min_inner", level: float = 0.95) -> pd.DataFrame:
+    """P(min_{i≠j} <g_i, g_j> < −η) per group (Thm 4.1's event), with the number of draws that violate it
+    and its Clopper–Pearson interval at ``level`` (``ci_low``, ``ci_high``; not empty where every draw or none
+    violates).
 
     ``column="cos_min"`` gives the same for the normalised confusion (min cosine < −η).
     """
     if eta < 0:
         raise ValueError(f"eta must be >= 0, got {eta}")
     grouped = frame.groupby(list(by))[column]
-    out = grouped.apply(lambda s: float((s < -eta).mean())).rename("p_violation").to_frame()
+    out = grouped.apply(lambda s: int((s < -eta).sum())).rename("violations").to_frame()
     out["draws"] = grouped.size()
-    out["stderr"] = (out.p_violation * (1 - out.p_violation) / out.draws).pow(0.5)
+    out["p_violation"] = out.violations / out.draws
+    bounds = [binomial_interval(int(k), int(n), level) for k, n in zip(out.violations, out.draws)]
+    out["ci_low"] = [lo for lo, _ in bounds]
+    out["ci_high"] = [hi for _, hi in bounds]
     return out.reset_index()
 
 

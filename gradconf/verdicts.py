@@ -233,6 +233,20 @@ def mean_interval(values: Iterable[float], level: float = 0.95) -> Interval:
     return Interval(float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))), float(len(v) - 1), level)
 
 
+def binomial_interval(successes: int, trials: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper–Pearson (exact) two-sided interval for a binomial probability: each end misses with
+    probability at most (1 − level)/2, and the interval is not empty at 0 or ``trials`` successes, where a
+    binomial standard error would be 0."""
+    from scipy import stats
+
+    if trials < 1 or not 0 <= successes <= trials:
+        raise ValueError(f"need 0 <= successes <= trials and trials >= 1, got {successes} of {trials}")
+    tail = (1 - level) / 2
+    lo = 0.0 if successes == 0 else float(stats.beta.ppf(tail, successes, trials - successes + 1))
+    hi = 1.0 if successes == trials else float(stats.beta.ppf(1 - tail, successes + 1, trials - successes))
+    return lo, hi
+
+
 # ----------------------------------------------------------------------------------------------
 # decisions (each with the error rate the module docstring states)
 # ----------------------------------------------------------------------------------------------

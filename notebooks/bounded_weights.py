@@ -94,7 +94,7 @@ for col, (sweep, (column, label)) in enumerate(axes_of.items()):
             a.set_yscale("log")
     for family in families:
         p = violation_probability(sub[sub["weights"] == family], eta0, by=[column], column="min_inner")
-        ax[-1, col].errorbar(p[column], p["p_violation"], yerr=p["stderr"], marker="o", capsize=2,
+        ax[-1, col].errorbar(p[column], p["p_violation"], yerr=[p["p_violation"] - p["ci_low"], p["ci_high"] - p["p_violation"]], marker="o", capsize=2,
                              color=colours[family])
     log_axis(ax[-1, col], sub[column])
     ax[-1, col].set(xlabel=label, ylim=(-0.05, 1.05),
@@ -115,7 +115,7 @@ glue_figure("fig_bounded", fig)
 # labels, preset {glue:text}`preset`. Each column sweeps one of depth β, width ℓ and dimension d around the
 # centre (ℓ, β, d) = ({glue:text}`p_width`, {glue:text}`p_depth`, {glue:text}`p_d`). Rows: the raw minimum
 # inner product (the theorem's quantity), the minimum cosine, the mean squared gradient norm, and the
-# probability that the raw minimum falls below −{glue:text}`eta0` (binomial standard errors; η fixed before
+# probability that the raw minimum falls below −{glue:text}`eta0` (95 % Clopper–Pearson intervals; η fixed before
 # the runs). Lines are means, bands the std over {glue:text}`p_draws` draws of data and weights (cosine bands
 # clipped to [−1, 1], gradient-norm bands at the smallest draw's value). Every value of every sweep draws
 # fresh weights. In the depth and width sweeps, draw k's data are shared across the swept values (and the

@@ -146,7 +146,8 @@ probs = pd.concat([p_raw, p_cos], ignore_index=True)
 fig, axes = plt.subplots(1, 2, sharey=True)
 for ax, (measure, sub) in zip(axes, probs.groupby("measure", sort=False)):
     for depth, s in sub.groupby("depth"):
-        ax.errorbar(s.width, s.p_violation, yerr=s.stderr, marker="o", capsize=2, label=f"depth {depth}")
+        ax.errorbar(s.width, s.p_violation, yerr=[s.p_violation - s.ci_low, s.ci_high - s.p_violation], marker="o",
+                    capsize=2, label=f"depth {depth}")
     ax.set(xscale="log", xlabel="width ℓ", title=f"P({measure})", ylim=(-0.05, 1.05))
 axes[0].set_ylabel("violation probability")
 axes[0].legend(fontsize=7)
@@ -159,7 +160,8 @@ glue_figure("fig_violation", fig)
 #
 # Estimated probability that the confusion bound is violated at threshold η = {glue:text}`eta0:.2f`,
 # on the raw scale (left) and the normalised scale (right). Same runs as {numref}`fig-init-stats`;
-# error bars are binomial standard errors over the draws (zero where every draw or none violates).
+# error bars are 95 % Clopper–Pearson intervals over the {glue:text}`draws_count` draws per point (exact
+# binomial intervals, which keep their width where every draw or none violates).
 # ```
 #
 # {glue:text}`c2_reading`
@@ -183,12 +185,11 @@ ordered = cos_depth_loss.sort_index()
 # tends to 1 as ℓ grows for any positive constants. Where our draws bound P(no violation) from above (a
 # Clopper–Pearson 97.5 % upper end), they exclude every c2 above ln(N²/(1 − upper))/E, for any c1 small enough
 # that the first term is negligible at that width.
-from scipy import stats
 
 excluded = []
 for row in p_raw.itertuples():
-    free = int(round((1 - row.p_violation) * row.draws))  # draws without a violation
-    upper = 1.0 if free == row.draws else float(stats.beta.ppf(0.975, free + 1, row.draws - free))
+    free = row.draws - row.violations
+    upper = 1 - row.ci_low  # 97.5 % upper end of P(no violation): the lower end of P(violation), mirrored
     exponent = (row.width * P["d"] + row.width ** 2 * row.depth) * eta0 ** 2 / (16 * 16 * row.depth ** 2
                                                                               * (row.depth + 2) ** 4)
     if upper < 1:

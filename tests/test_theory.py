@@ -144,7 +144,11 @@ def test_init_confusion_draws_and_violation_probability():
     assert np.isclose(frame[frame.draw == 1]["inputs_cos_min"].iloc[0], cos.min())
     p = violation_probability(frame, eta=0.0, column="cos_min")
     assert len(p) == 4 and p.p_violation.between(0, 1).all() and (p.draws == 3).all()
-    assert (violation_probability(frame, eta=1e9).p_violation == 0).all()
+    none = violation_probability(frame, eta=1e9)
+    assert (none.p_violation == 0).all() and (none.violations == 0).all()
+    # no violation in 3 draws still leaves P up to 1 − 0.025^(1/3) at 95 %, not a zero-width bar
+    assert np.allclose(none.ci_low, 0) and np.allclose(none.ci_high, 1 - 0.025 ** (1 / 3))
+    assert ((p.ci_low <= p.p_violation) & (p.p_violation <= p.ci_high)).all()
     with pytest.raises(ValueError, match="loss"):
         init_confusion_draws([8], [1], n=4, d=3, draws=1, loss="cross_entropy")
 

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from gradconf import verdicts as V
 
@@ -412,3 +413,22 @@ def test_a_stated_statistical_check_is_not_called_deterministic():
     assert "A deterministic check" in V.describe_test("floor_bound")
     noise = V.describe_test("minibatch_noise_scale")
     assert "A deterministic check" not in noise and "Bonferroni" in noise
+
+
+def test_binomial_interval_is_clopper_pearson():
+    from gradconf.verdicts import binomial_interval
+
+    # the ends at 0 and n successes have closed forms: (α/2)^(1/n)
+    assert binomial_interval(0, 10) == (0.0, pytest.approx(1 - 0.025 ** 0.1))
+    assert binomial_interval(10, 10) == (pytest.approx(0.025 ** 0.1), 1.0)
+    # each end is where the binomial tail beyond the observed count is α/2
+    lo, hi = binomial_interval(3, 20)
+    assert stats.binom.sf(2, 20, lo) == pytest.approx(0.025) and stats.binom.cdf(3, 20, hi) == pytest.approx(0.025)
+    # exact: coverage is at least the level at every p (checked on a grid, n = 12)
+    n = 12
+    ends = [binomial_interval(k, n) for k in range(n + 1)]
+    for p in np.linspace(0.01, 0.99, 25):
+        cover = sum(stats.binom.pmf(k, n, p) for k, (a, b) in enumerate(ends) if a <= p <= b)
+        assert cover >= 0.95 - 1e-12
+    with pytest.raises(ValueError):
+        binomial_interval(4, 3)
