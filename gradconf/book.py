@@ -2,9 +2,9 @@
 
 - ``notebooks/<name>.py`` (jupytext percent) are the only notebook sources.
 - :func:`execute_notebook` runs one at a preset and writes it where :meth:`BookLayout.output` says:
-  ``book/<name>.ipynb`` (presets ``book`` and ``paper``), ``tests/notebooks/<name>.ipynb`` (preset
-  ``smoke``, re-run by nbval in CI) or ``book/gpu/<name>.ipynb`` (preset ``gpu``, beside the book's own
-  executions; a chapter there is published by listing it in ``_toc.yml``). It hides papermill's injected
+  ``book/<name>.ipynb`` (preset ``book``), ``tests/notebooks/<name>.ipynb`` (preset ``smoke``, re-run by
+  nbval in CI) or ``book/<preset>/<name>.ipynb`` (presets ``gpu`` and ``paper``, beside the book's own
+  executions, never over them; a chapter there is published by listing it in ``_toc.yml``). It hides papermill's injected
   cell, inserts a provenance line under the title, and records in the notebook's metadata what it was
   executed from (source and package digests, preset, parameters).
 - Every notebook defines ``smoke``, ``book`` and ``paper``; ``gpu`` only the CNN chapters whose sweeps
@@ -12,8 +12,8 @@
   notebooks defined there.
 - :func:`needs_execution` skips a notebook whose source, package, preset and parameters are unchanged,
   so re-building the book takes seconds. The summary (``reads_executions``) is also stale when an
-  execution it read changed, the ``book/gpu/`` ones included (:func:`sibling_digests`); it lists the
-  ``gpu`` verdicts apart (:func:`preset_verdicts`).
+  execution it read changed, those of ``book/gpu/`` and ``book/paper/`` included (:func:`sibling_digests`);
+  it lists their verdicts apart, per preset (:func:`preset_verdicts`).
 - :func:`build_html` runs ``jupyter-book build . --all -W -n --keep-going``: every page is re-read
   (``-W`` alone passes stale builds) and every warning fails the build.
 
@@ -46,8 +46,23 @@ if TYPE_CHECKING:
 PACKAGE_DIR = Path(__file__).resolve().parent
 METADATA_KEY = "gradconf"
 # presets whose executions live in a folder of their own under book/ (book/<preset>/<name>.ipynb), beside
-# the book preset's; the summary executed at book reads them and lists their verdicts apart
-SUBFOLDER_PRESETS: tuple[str, ...] = ("gpu",)
+# the book preset's, which they never replace; the summary executed at book reads them and lists their
+# verdicts apart
+SUBFOLDER_PRESETS: tuple[str, ...] = ("gpu", "paper")
+# environment variables naming folders: a kernel runs in its output's folder, where a relative value would
+# name another folder (or none)
+PATH_ENV_VARS: tuple[str, ...] = ("GRADCONF_DATA", "GRADCONF_RESULTS")
+
+
+def absolute_path_env(environ: Any = os.environ) -> dict[str, str]:
+    """Make each of :data:`PATH_ENV_VARS` set in ``environ`` absolute (relative to the current folder, as the
+    caller meant it) before a kernel inherits it; returns what changed."""
+    changed = {}
+    for name in PATH_ENV_VARS:
+        value = environ.get(name)
+        if value and not Path(value).expanduser().is_absolute():
+            changed[name] = environ[name] = str(Path(value).expanduser().resolve())
+    return changed
 
 
 # ----------------------------------------------------------------------------------------------
@@ -290,7 +305,7 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, prese
     """Execute jupytext ``source`` with papermill at ``preset`` into ``output``; return wall seconds.
 
     The kernel runs in ``output``'s folder with ``MPLBACKEND`` removed (an inherited Agg backend
-    silently drops every figure). A failing cell raises ``papermill.PapermillExecutionError``; the
+    silently drops every figure) and the data and result folders made absolute (:func:`absolute_path_env`). A failing cell raises ``papermill.PapermillExecutionError``; the
     failed notebook is written next to ``output`` as ``<name>.failed.ipynb`` and ``output`` is kept.
     """
     import jupytext
@@ -306,6 +321,7 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, prese
     nb.metadata.pop("jupytext", None)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     output.parent.mkdir(parents=True, exist_ok=True)
+    absolute_path_env()
     env_backend = os.environ.pop("MPLBACKEND", None)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -403,7 +419,7 @@ class BookLayout:
 
     def output(self, source: Path, preset: str) -> Path:
         """``tests/notebooks/<name>.ipynb`` at ``smoke``, ``book/<preset>/<name>.ipynb`` at a preset of
-        :data:`SUBFOLDER_PRESETS` (``gpu``), else ``book/<name>.ipynb``."""
+        :data:`SUBFOLDER_PRESETS` (``gpu``, ``paper``), else ``book/<name>.ipynb``."""
         if preset == "smoke":
             folder = self.root / "tests" / "notebooks"
         elif preset in SUBFOLDER_PRESETS:

@@ -144,6 +144,27 @@ def verdict_counts(table: Any) -> dict[str, Any]:
             "sanity": int((table.role == "sanity").sum()), "own": int((table.role == "own").sum())}
 
 
+def chance_labels_text(table: Any) -> str:
+    """How many of the paper's definite labels (reproduced, contradicted) in a verdict table chance alone could
+    give, from the per-test error rate of :mod:`gradconf.verdicts` (``alpha`` in claims.yaml): no label is
+    corrected for the number of claims, so a reader needs this scale to weigh any single one."""
+    from .verdicts import CONTRADICTED, NOT_TESTED, REPRODUCED, settings
+
+    alpha = float(settings()["alpha"])
+    paper = table[table.role == "paper"]
+    judged = int((paper.label != NOT_TESTED).sum())
+    definite = int(paper.label.isin([REPRODUCED, CONTRADICTED]).sum())
+    worst = 2 * alpha * judged
+    return (f"No label is corrected for the number of claims. Each test gives a wrong *reproduced* and a wrong "
+            f"*contradicted* with probability at most {100 * alpha:g} % each (nominal), so a verdict whose true "
+            f"effect sits exactly on its test's boundary is wrong with probability up to {100 * 2 * alpha:g} %. "
+            f"Over the {judged} verdicts that a test decided, chance alone would give at most about "
+            f"{worst:.1f} wrong definite labels in expectation, against the {definite} definite labels found; "
+            "verdicts that share runs (below) make such errors cluster rather than add. A single surprising "
+            "label is weaker evidence than its own interval suggests; the same label in several settings is "
+            "stronger.")
+
+
 def label_counts(table: Any) -> dict[str, int]:
     """How many of the paper's claims (role ``paper``) in a verdict table (:func:`gradconf.verdicts.collect_verdicts`)
     carry each label, in the order of :data:`gradconf.verdicts.LABELS`."""

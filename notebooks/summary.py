@@ -28,9 +28,9 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, Markdown, display
 
-from gradconf.book import notebook_parameters, preset_verdicts
+from gradconf.book import SUBFOLDER_PRESETS, notebook_parameters, preset_verdicts
 from gradconf.figures import verdict_figure
-from gradconf.report import glue_figure, glue_text, setup, verdict_counts, verdict_counts_text
+from gradconf.report import chance_labels_text, glue_figure, glue_text, setup, verdict_counts, verdict_counts_text
 from gradconf.verdicts import ROLES, collect_verdicts, rules_text
 
 notebook_parameters("summary", preset)
@@ -48,6 +48,7 @@ glue_text("n_own", str(counts["own"]))
 glue_text("chapters", str(counts["chapters"]))
 glue_text("n_claim_ids", str(counts["claim_ids"]))
 glue_text("verdict_rules", rules_text())
+glue_text("chance_labels", chance_labels_text(table))
 glue_figure("fig_verdicts", verdict_figure(table))
 
 # %% tags=["hide-input"]
@@ -62,6 +63,8 @@ print(f"{len(table)} verdicts (the paper's claims, sanity checks and the book's 
 # (reasons: {glue:text}`not_tested_reasons`). Apart from those, {glue:text}`n_sanity` sanity checks
 # (identities, lemmas and bounds that hold by construction) and {glue:text}`n_own` of the book's own
 # claims are listed below and not counted. {glue:text}`verdict_rules`
+#
+# {glue:text}`chance_labels`
 #
 # ```{glue:figure} fig_verdicts
 # :name: fig-verdicts
@@ -109,15 +112,20 @@ def role_tables(rows: pd.DataFrame, folder: str = "") -> None:
 role_tables(table)
 
 # %% tags=["hide-input"]
-# The chapters executed at preset gpu (book/gpu/: the CNN sweeps at paper scale on a GPU), counted apart
-gpu = preset_verdicts(Path.cwd(), "gpu")
-if gpu is None:
-    display(Markdown("*No chapter has been executed at preset `gpu` (the CNN chapters at paper scale on a GPU) yet.*"))
-else:
-    display(HTML("<h2>At preset gpu: the CNN chapters at paper scale on a GPU</h2>"))
-    display(Markdown(verdict_counts_text(gpu, "gpu") + " These verdicts are not part of the counts above."))
-    display(regime_table(gpu, "gpu/"))
-    role_tables(gpu, "gpu/")
+# The chapters executed at presets gpu (book/gpu/: the CNN sweeps at paper scale on a GPU) and paper
+# (book/paper/: the paper's protocol, computed elsewhere), each counted apart
+ELSEWHERE = {"gpu": "the CNN chapters at paper scale on a GPU", "paper": "the paper's protocol, computed elsewhere"}
+assert set(ELSEWHERE) == set(SUBFOLDER_PRESETS), "every preset with a folder of its own is listed here"
+for other, what in ELSEWHERE.items():
+    found = preset_verdicts(Path.cwd(), other)
+    if found is None:
+        display(Markdown(f"*No chapter has been executed at preset `{other}` ({what}) yet.*"))
+        continue
+    display(HTML(f"<h2>At preset {other}: {html.escape(what)}</h2>"))
+    display(Markdown(verdict_counts_text(found, other) + " These verdicts are not part of the counts above. "
+                     + chance_labels_text(found)))
+    display(regime_table(found, f"{other}/"))
+    role_tables(found, f"{other}/")
 
 # %% [markdown]
 # ## What is not checked

@@ -7,8 +7,12 @@ import torch
 
 torch.set_num_threads(2)
 
-# nbval kernels inherit this environment: no inherited Agg backend may silently remove figures.
+# nbval kernels inherit this environment: no inherited Agg backend may silently remove figures, and a
+# relative data folder would resolve against the kernel's folder (tests/notebooks), not this one.
 os.environ.pop("MPLBACKEND", None)
+from gradconf.book import absolute_path_env  # noqa: E402
+
+absolute_path_env()
 
 
 def shared_data_root() -> Path | None:

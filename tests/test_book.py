@@ -26,9 +26,11 @@ def test_there_are_notebooks_and_the_toc_lists_each_once():
         assert files.count(f"book/{source.stem}") == 1, f"{source.stem} is not in _toc.yml exactly once"
     for f in files:
         assert (ROOT / f"{f}.md").exists() or (ROOT / f"{f}.ipynb").exists(), f"_toc.yml names missing {f}"
-    # and every execution at preset gpu (book/gpu/) is listed once: Jupyter Book skips unlisted pages
-    for executed in LAYOUT.subfolder_executions()["gpu"]:
-        assert files.count(f"book/gpu/{executed.stem}") == 1, f"{executed} is not in _toc.yml exactly once"
+    # and every execution at preset gpu or paper (book/gpu/, book/paper/) is listed once: Jupyter Book skips
+    # unlisted pages
+    for preset, executions in LAYOUT.subfolder_executions().items():
+        for executed in executions:
+            assert files.count(f"book/{preset}/{executed.stem}") == 1, f"{executed} is not in _toc.yml exactly once"
     assert toc_problems(ROOT) == []
 
 
@@ -83,8 +85,21 @@ def test_layout_puts_each_preset_in_its_folder():
     source = ROOT / "notebooks" / "cnn_depth.py"
     assert LAYOUT.output(source, "smoke") == ROOT / "tests" / "notebooks" / "cnn_depth.ipynb"
     assert LAYOUT.output(source, "book") == ROOT / "book" / "cnn_depth.ipynb"
-    assert LAYOUT.output(source, "paper") == ROOT / "book" / "cnn_depth.ipynb"
+    # paper and gpu executions never replace the book's own
+    assert LAYOUT.output(source, "paper") == ROOT / "book" / "paper" / "cnn_depth.ipynb"
     assert LAYOUT.output(source, "gpu") == ROOT / "book" / "gpu" / "cnn_depth.ipynb"
+
+
+def test_relative_data_and_result_folders_are_made_absolute_before_a_kernel_inherits_them(tmp_path, monkeypatch):
+    from gradconf.book import absolute_path_env
+
+    monkeypatch.chdir(tmp_path)
+    env = {"GRADCONF_DATA": "../shared/data", "GRADCONF_RESULTS": "/abs/results", "OTHER": "rel"}
+    assert absolute_path_env(env) == {"GRADCONF_DATA": str((tmp_path / "../shared/data").resolve())}
+    assert env["GRADCONF_RESULTS"] == "/abs/results" and env["OTHER"] == "rel"
+    assert absolute_path_env({"GRADCONF_DATA": ""}) == {}  # unset or empty: left alone
+    # the test session did it for the nbval kernels too
+    assert all(Path(os.environ[k]).is_absolute() for k in ("GRADCONF_DATA", "GRADCONF_RESULTS") if os.environ.get(k))
 
 
 def test_execute_all_considers_only_the_notebooks_defined_at_the_preset(monkeypatch):
@@ -120,7 +135,7 @@ def test_book_help_names_every_preset_and_the_gpu_folder(capsys):
     with pytest.raises(SystemExit):
         main(["book", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert all(p in text for p in PRESETS) and "book/gpu/" in text
+    assert all(p in text for p in PRESETS) and "book/gpu/" in text and "book/paper/" in text
     assert all(n in text for n in notebooks_at("gpu"))
 
 
@@ -157,6 +172,18 @@ def test_gpu_executions_are_current_where_they_exist(name):
     meta = json.loads(executed.read_text())["metadata"]["gradconf"]
     assert meta["preset"] == "gpu" and meta["parameters"] == {}
     assert has_figure(executed), f"{executed} holds no PNG figure (was MPLBACKEND=Agg set?)"
+
+
+def test_paper_executions_are_current_where_they_exist():
+    """Every committed book/paper/<name>.ipynb (a reader's or a cluster's run at preset paper, which never
+    replaces the book's own execution) is current, at its preset, with figures."""
+    for executed in LAYOUT.subfolder_executions()["paper"]:
+        source = ROOT / "notebooks" / f"{executed.stem}.py"
+        assert source.exists(), f"{executed} has no notebook source"
+        reason = stale_reason(source, executed, "paper", {})
+        assert reason is None, f"{reason}: run python -m gradconf book --preset paper --only {executed.stem} --no-build"
+        assert json.loads(executed.read_text())["metadata"]["gradconf"]["preset"] == "paper"
+        assert has_figure(executed), f"{executed} holds no PNG figure"
 
 
 def test_only_gpu_chapters_are_executed_into_book_gpu():
@@ -394,6 +421,13 @@ def test_gpu_verdicts_are_read_apart_and_counted(tmp_path):
     text = verdict_counts_text(table, "gpu")
     assert text.startswith("At preset gpu, 2 chapters give ") and f"on {table[table.role == 'paper'].id.nunique()} distinct" in text
     assert all(f"{n} {label}" in text for label, n in counts.items())
+    # the scale of chance: 2α per decided verdict, against the definite labels actually found
+    from gradconf.report import chance_labels_text
+
+    decided = sum(n for label, n in counts.items() if label != "not tested")
+    chance = chance_labels_text(table)
+    assert f"Over the {decided} verdicts" in chance and f"about {0.05 * decided:.1f} wrong" in chance
+    assert f"against the {counts['reproduced'] + counts['contradicted']} definite" in chance
     # an execution at another preset in book/gpu/ would be counted under the wrong preset
     _as_preset(smoke / "cnn_width.ipynb", tmp_path / "gpu" / "cnn_width.ipynb", "book")
     with pytest.raises(ValueError, match="executed at preset 'book', not 'gpu'"):
@@ -464,3 +498,23 @@ def test_lr_choice_glues_the_rule_the_grid_and_each_models_lr(monkeypatch):
     assert table is None and selected.to_dict() == {2: 0.05, 4: 0.025}
     assert glued == {"lr_choice": "one fixed LR for every width", "lr_grid": "0.025, 0.05, 0.1",
                      "lr_selected": "ℓ = 2: 0.05, ℓ = 4: 0.025"}
+
+
+def test_the_introduction_states_the_summarys_counts():
+    """book/intro.md gives the headline by hand (a Markdown page has no glue): it must match what the
+    executed chapters say, and its statement about the CNN chapters must still hold."""
+    from gradconf.report import verdict_counts
+    from gradconf.verdicts import claim, collect_verdicts
+
+    table = collect_verdicts(ROOT / "book")
+    counts = verdict_counts(table)
+    text = " ".join((ROOT / "book" / "intro.md").read_text().split())
+    labels = counts["labels"]
+    stated = (f"the chapters give {counts['verdicts']} verdicts on the paper's claims: **{labels['reproduced']} "
+              f"reproduced, {labels['contradicted']} contradicted, {labels['inconclusive']} inconclusive, "
+              f"{labels['not tested']} not tested**")
+    assert stated in text, f"book/intro.md should say: {stated}"
+    cnn = table[(table.role == "paper") & table.chapter.isin(["cnn_depth", "cnn_width", "bn_skip"])]
+    cosine = cnn[[("cos" in claim(i).get("metric", "")) for i in cnn.id]]
+    assert len(cosine) >= 3 and "none of the claims about gradient cosines in the CNN chapters" in text
+    assert not (cosine.label == "reproduced").any(), "book/intro.md says no CNN cosine claim is reproduced"
