@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     p_dl.add_argument("--root", help="data folder (default: $GRADCONF_DATA or the user cache)")
     p_book = sub.add_parser("book", help="execute the notebooks at a preset, then build the HTML book (-W)")
     p_book.add_argument("--preset", default="book",
-                        help="smoke (into tests/notebooks/), book (default; into book/), paper (into book/) or gpu "
+                        help="smoke (into tests/notebooks/), book (default; into book/), paper (into book/paper/, "
+                             "never over the book's own executions) or gpu "
                              "(only the CNN chapters cnn_depth, cnn_width and bn_skip, from the results/gpu store, "
                              "into book/gpu/; list each in _toc.yml to publish it)")
     p_book.add_argument("--only", nargs="+", metavar="NOTEBOOK", help="execute only these notebooks")
@@ -132,7 +133,11 @@ def _window_parser(sub: Any) -> None:
     collect.add_argument("--workdir", required=True)
     collect.add_argument("--committed", help="the committed store the tree carries, e.g. results/gpu")
     collect.add_argument("--out", required=True, help="archive to write, e.g. $OUT/new-runs.tar.gz")
-    collect.add_argument("--wait", type=float, default=0.0, help="seconds to wait first (less if the driver ends)")
+    collect.add_argument("--wait", type=float, default=0.0,
+                         help="seconds to wait (less if the driver ends, or still waits for data after 30 s)")
+    collect.add_argument("--export-every", type=float, default=60.0, metavar="S",
+                         help="re-export the archive every S seconds while waiting (default 60), so a call cut "
+                              "short still hands home what finished")
     drive = w.add_parser("drive", help="the driver itself (what start runs detached)")
     drive.add_argument("--workdir", required=True)
 
@@ -161,6 +166,11 @@ def _window(args: argparse.Namespace) -> int:
         for i, files in enumerate(calls, 1):
             size = sum(f.stat().st_size for f in files) / 2**20
             print(f"  call {i} ({size:.1f} MiB): carry {json.dumps(sorted(str(f.relative_to(repo)) for f in files))}")
+        from .experiment import GIT_COMMIT_ENV, git_commit
+
+        # the tree travels without .git: the driver's records name the commit only if told it
+        print(f"the tree is at commit {git_commit()}: there, start the driver with "
+              f"{GIT_COMMIT_ENV}={git_commit()} in its environment")
         return 0
     if cmd == "receive":
         got = window.receive(args.source, args.data_root)
@@ -193,7 +203,7 @@ def _window(args: argparse.Namespace) -> int:
         return 0
     if cmd == "collect":
         report = window.collect(args.store, args.out, workdir=args.workdir, committed=args.committed,
-                                wait_s=args.wait)
+                                wait_s=args.wait, export_every_s=args.export_every)
         print(report)
         return 1 if report.state.startswith(("failed", "gone")) else 0
     return window.drive(args.workdir)
@@ -298,8 +308,8 @@ def _book(args: argparse.Namespace) -> int:
                   "python -m gradconf book --preset book --only summary --no-build", flush=True)
     if not args.no_build:
         if args.preset not in ("book", *SUBFOLDER_PRESETS):
-            print(f"note: the book renders book/*.ipynb (preset book); preset {args.preset} outputs are elsewhere",
-                  flush=True)
+            print(f"note: the book renders book/*.ipynb (preset book); preset {args.preset} outputs are in "
+                  "tests/notebooks/", flush=True)
         print("building HTML: jupyter-book build . --all -W -n --keep-going", flush=True)
         build_html(root)
         print(f"book: {root / '_build/html/index.html'}", flush=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import importlib
 import os
 import pickle
 import shutil
@@ -20,6 +21,7 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -223,6 +225,22 @@ def load_mnist(
 # CIFAR-10
 # ----------------------------------------------------------------------------------------------
 
+class _CifarUnpickler(pickle.Unpickler):
+    """The CIFAR-10 batches were pickled under numpy 1.x and name ``numpy.core.multiarray``; numpy 2 moved
+    that module to ``numpy._core`` and keeps the old name only as a deprecated alias, which a later numpy
+    may drop. Read such names from their new home where it exists, so loading needs no alias."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "numpy.core" or module.startswith("numpy.core."):
+            moved = "numpy._core" + module[len("numpy.core"):]
+            try:
+                importlib.import_module(moved)
+                module = moved
+            except ImportError:  # numpy 1.x: the old name is the real one
+                pass
+        return super().find_class(module, name)
+
+
 @functools.lru_cache(maxsize=4)
 def _cifar_arrays(root: Path, split: str, checks: tuple) -> tuple[np.ndarray, np.ndarray]:
     checksums = dict(checks)
@@ -232,7 +250,7 @@ def _cifar_arrays(root: Path, split: str, checks: tuple) -> tuple[np.ndarray, np
         path = root / CIFAR_DIR / name
         verify_file(path, checksums[name], root, "cifar10")
         with open(path, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
+            batch = _CifarUnpickler(f, encoding="bytes").load()
         data.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
     return np.concatenate(data), np.concatenate(labels)

@@ -162,10 +162,16 @@ def compute_digest() -> str:
     return h.hexdigest()[:16]
 
 
+#: where a tree without .git (a GPU window) is told the commit it was sent from
+GIT_COMMIT_ENV = "GRADCONF_GIT_COMMIT"
+
+
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str:
     """The git commit of the checkout the package runs from (``+dirty`` with uncommitted changes to
-    the package), or ``unknown`` outside a git checkout."""
+    the package). Outside a git checkout (a tree sent to a borrowed GPU travels without ``.git``), the
+    value of ``$GRADCONF_GIT_COMMIT`` as given there (``python -m gradconf window stage`` prints it), else
+    ``unknown``; ``code_digest`` identifies the code either way."""
     import subprocess
 
     here = Path(__file__).parent
@@ -175,7 +181,7 @@ def git_commit() -> str:
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=here, capture_output=True,
                                text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return os.environ.get(GIT_COMMIT_ENV) or "unknown"
     return commit + ("+dirty" if dirty else "")
 
 

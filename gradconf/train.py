@@ -11,7 +11,8 @@ The loop is the same on CPU and GPU and never synchronises with the host inside 
 live on the run's device, losses and accuracies accumulate there (in float64, so the numbers equal a
 host-side sum), batch orders come from a CPU generator (the same on every device) and augmentation
 draws from a generator on the device. On CUDA, convolutional models run channels_last and ``tf32``
-allows TF32 matmuls for training only; measurements always run in full float32.
+allows TF32 matmuls for training only; measurements always run in full float32. Runs sharing one GPU
+compute their probe Grams one at a time (:mod:`gradconf.device_share`).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import ArrayDataset
+from .device_share import device_key, exclusive
 from .losses import check_loss, per_example_loss
 from .measure import (BN_MODES, confusion_summary, cosine_summary, gradient_gram, minibatch_gradient_pairs,
                       pool_gradient_pairs)
@@ -237,6 +239,7 @@ def train(
     if measure.probe_size > len(train_set):
         raise ValueError(f"probe_size {measure.probe_size} exceeds the training set ({len(train_set)})")
     dev = train_set.x.device
+    peak_key = device_key(dev)
     train_gen = torch.Generator().manual_seed(seed)
     augment_gen = torch.Generator(device=dev).manual_seed(seed + 3_000_017)
     measure_gen = torch.Generator().manual_seed(seed + 1_000_003)
@@ -256,14 +259,21 @@ def train(
                     rec["test_loss"], rec["test_acc"] = evaluate(model, test_set, config.loss)
                 rec.update(_measure(model, train_set, measure, config.loss, measure_gen))
                 if probe is not None:
-                    result.probe = probe_summary(model, probe, config.loss)
+                    # the probe Gram is a run's memory peak by far: runs sharing a GPU take turns at it, and
+                    # each hands the memory back after, so the device needs room for one peak, not K
+                    with exclusive(peak_key):
+                        result.probe = probe_summary(model, probe, config.loss)
+                        if dev.type == "cuda":
+                            torch.cuda.empty_cache()
                     rec.update({f"probe_{k}": v for k, v in result.probe.items()})
         result.epochs.append(rec)
         return rec
 
     model.train()
     if measure.at_init:
-        record(0, config.lr, *evaluate(model, train_set, config.loss))
+        with _tf32(False):  # the initial loss is a measurement, in float32 like every later one
+            initial = evaluate(model, train_set, config.loss)
+        record(0, config.lr, *initial)
         model.train()
     bar = tqdm(range(1, config.epochs + 1), desc=description or "train", disable=not progress, leave=False)
     for epoch in bar:

@@ -16,9 +16,11 @@ across calls instead, and each call only hands new records home:
   read is complete and verified, then runs the sweeps in order (exactly ``gradconf run``) into a store
   outside the tree, seeded from the committed store that the tree carries. It holds a lock for its
   lifetime, so a second ``start`` finds it and starts nothing (:func:`start_driver`).
-- ``collect`` (there, every call): wait up to N seconds, or until the driver ends, then export every
-  record that the committed store lacks as one archive and say where the driver stands
-  (:func:`collect`). Back home: ``gradconf merge ARCHIVE --into results/gpu``, then commit.
+- ``collect`` (there, each call once the data are carried): wait up to N seconds, or until the driver
+  ends, exporting every record that the committed store lacks as one archive every minute and at the
+  end, so that a call cut short still hands home what finished, and say where the driver stands
+  (:func:`collect`; it stops waiting early while the driver still waits for data). Back home:
+  ``gradconf merge ARCHIVE --into results/gpu``, then commit.
 
 Runs under way when the machine goes back are lost (records are written only when a run finishes);
 everything finished is in the archive of the last ``collect``.
@@ -32,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -376,7 +379,11 @@ def _drive_locked(workdir: Path, poll_s: float) -> int:
         for sweep in spec.sweeps:
             _write_status(workdir, state=f"running {sweep}")
             log(f"gradconf {' '.join(spec.run_argv(sweep))}")
-            code = cli.main(spec.run_argv(sweep))
+            try:
+                code = cli.main(spec.run_argv(sweep))
+            except Exception:  # e.g. a worker killed outright (BrokenProcessPool): the next sweep still runs
+                log(f"{sweep} crashed:\n{traceback.format_exc()}")
+                code = 1
             log(f"{sweep}: exit {code}")
             if code:
                 failed.append(sweep)
@@ -404,6 +411,8 @@ class Collected:
     def __str__(self) -> str:
         where = f" to {self.archive}" if self.archive else ""
         lines = [f"driver: {self.state}; waited {self.waited_s:.0f} s",
+                 *(["the driver still waits for its data: carry the missing pieces (window receive), then collect"]
+                   if self.state == "waiting for data" else []),
                  f"exported {self.exported} record(s) the committed store lacks{where} "
                  f"({self.finished_in_store} in the window's store)"]
         if self.claimed:
@@ -413,24 +422,44 @@ class Collected:
 
 
 def collect(store: str | os.PathLike, archive: str | os.PathLike, *, workdir: str | os.PathLike,
-            committed: str | os.PathLike | None = None, wait_s: float = 0.0, poll_s: float = 5.0) -> Collected:
-    """Wait up to ``wait_s`` (less when the driver ends first), then export every record in ``store``
-    that ``committed`` lacks into ``archive``, written under a temporary name and renamed, so that a
-    call killed while exporting leaves no truncated archive (nothing is written when there is none)."""
+            committed: str | os.PathLike | None = None, wait_s: float = 0.0, poll_s: float = 5.0,
+            export_every_s: float = 60.0, data_grace_s: float = 30.0) -> Collected:
+    """Wait up to ``wait_s`` (less when the driver ends first), exporting every record in ``store`` that
+    ``committed`` lacks into ``archive`` every ``export_every_s`` while waiting and once at the end.
+
+    The archive is cumulative and each export is written under a temporary name and renamed, so a call
+    killed at any moment (a borrowed machine cuts a call short when its time runs out) leaves the latest
+    complete archive and never a truncated one; nothing is written when there is no new record. A driver
+    still waiting for its data after ``data_grace_s`` has nothing to hand home until more pieces are
+    carried, so the wait ends there instead of spending the call."""
     from .store import ResultStore
 
     start = time.monotonic()
-    while time.monotonic() - start < wait_s and driver_alive(workdir):
-        time.sleep(min(poll_s, max(0.0, wait_s - (time.monotonic() - start))))
-    waited = time.monotonic() - start
     window = ResultStore(store)
     known = set(ResultStore(committed).keys()) if committed else set()
-    new = [k for k in window.keys() if k not in known]
-    if new:
-        archive = Path(archive)
-        tmp = archive.with_name(f".{archive.name}.part")
-        window.export(tmp, new)
-        os.replace(tmp, archive)
+    archive = Path(archive)
+    exported: list[str] = []
+
+    def export_new() -> None:
+        nonlocal exported
+        new = [k for k in window.keys() if k not in known]
+        if new and new != exported:
+            tmp = archive.with_name(f".{archive.name}.part")
+            window.export(tmp, new)
+            os.replace(tmp, archive)
+            exported = new
+
+    last_export = start
+    while (elapsed := time.monotonic() - start) < wait_s and driver_alive(workdir):
+        if (elapsed >= data_grace_s
+                and (read_status(workdir) or {}).get("state") in ("starting", "waiting for data")):
+            break
+        time.sleep(min(poll_s, max(0.0, wait_s - elapsed)))
+        if time.monotonic() - last_export >= export_every_s:
+            export_new()
+            last_export = time.monotonic()
+    waited = time.monotonic() - start
+    export_new()
     alive = driver_alive(workdir)
     claimed = len(list(window.runs.glob("*.claim"))) if window.runs.is_dir() and alive else 0
     status = read_status(workdir) or {}
@@ -439,7 +468,7 @@ def collect(store: str | os.PathLike, archive: str | os.PathLike, *, workdir: st
         state = f"gone (last state: {status.get('state')})"
     if status.get("error"):
         state += f" ({status['error']})"
-    return Collected(len(new), str(archive) if new else None, claimed, len(window.keys()), state, waited)
+    return Collected(len(exported), str(archive) if exported else None, claimed, len(window.keys()), state, waited)
 
 
 __all__ = ["CALL_LIMIT_BYTES", "Collected", "CorruptPieceError", "DriverSpec", "Received",

@@ -230,3 +230,26 @@ def test_subset_before_conversion_gives_the_same_examples(name, real_data_root):
     assert torch.equal(late.x, early.x) and torch.equal(late.y, early.y)
     with pytest.raises(ValueError, match="seeded generator"):
         load_dataset(name, "test", real_data_root, n=300)
+
+
+def test_cifar_batches_pickled_under_numpy_1_load_without_the_numpy_core_alias(tiny_cifar, monkeypatch):
+    """The real batches name numpy.core.multiarray (numpy 1.x); numpy 2 keeps that name only as a deprecated
+    alias. With the alias gone (as a later numpy may do), the loader still reads them."""
+    import sys
+
+    root, checksums, batches = tiny_cifar
+    d = root / "cifar-10-batches-py"
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:  # written as numpy 1.x writes them
+        raw = (d / name).read_bytes()
+        assert b"numpy._core.multiarray" in raw
+        (d / name).write_bytes(raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    checksums = {p.name: (_md5(p),) for p in d.iterdir()}
+    for alias in [m for m in sys.modules if m == "numpy.core" or m.startswith("numpy.core.")]:
+        monkeypatch.delitem(sys.modules, alias)
+    monkeypatch.setitem(sys.modules, "numpy.core", None)  # import numpy.core now raises ImportError
+    monkeypatch.setitem(sys.modules, "numpy.core.multiarray", None)
+    with pytest.raises(ImportError):
+        pickle.loads((d / "test_batch").read_bytes(), encoding="bytes")  # the plain loader needs the alias
+    data._cifar_arrays.cache_clear()
+    ds = data.load_cifar10("train", root, checksums=checksums, normalize=False)
+    assert torch.equal(ds.x[:4] * 255, torch.from_numpy(batches["data_batch_1"][0]).float())

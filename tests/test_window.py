@@ -261,6 +261,73 @@ def test_start_checks_its_inputs_before_starting_anything(tmp_path, bad, says):
     assert window.read_status(tmp_path / "wd") is None
 
 
+def _copy_records(dest: Path, n: int) -> list[str]:
+    """``n`` committed records of the book's store, copied into the store at ``dest``."""
+    import shutil
+
+    sources = sorted((Path(__file__).resolve().parents[1] / "results" / "book" / "runs").glob("*.json"))[:n]
+    (dest / "runs").mkdir(parents=True, exist_ok=True)
+    for path in sources:
+        shutil.copy(path, dest / "runs" / path.name)
+    return [p.stem for p in sources]
+
+
+def test_collect_exports_while_it_waits_so_a_call_cut_short_keeps_its_records(tmp_path, monkeypatch):
+    store, wd, out = tmp_path / "store", tmp_path / "wd", tmp_path / "out" / "new-runs.tar.gz"
+    keys = _copy_records(store, 2)
+    seen_mid_wait = []
+
+    def alive(_workdir):  # a driver that runs for the whole wait; note whether the archive is home yet
+        seen_mid_wait.append(out.exists() and len(_members(out)))
+        if len(seen_mid_wait) == 4:  # a record finishes mid-wait: the next export holds it too
+            _copy_records(store, 3)
+        return True
+
+    monkeypatch.setattr(window, "driver_alive", alive)
+    monkeypatch.setattr(window, "read_status", lambda _wd: {"state": "running cnn_depth"})
+    got = window.collect(store, out, workdir=wd, wait_s=0.6, poll_s=0.05, export_every_s=0.1)
+    assert got.waited_s >= 0.6 and got.exported == 3 and len(_members(out)) == 3
+    # exported during the wait (a kill then would have left these), not only at the end
+    assert 2 in seen_mid_wait[:-1] and 3 in seen_mid_wait[:-1], seen_mid_wait
+    assert not list(out.parent.glob(".*.part")) and set(keys) <= {Path(m).stem for m in _members(out)}
+
+
+def test_collect_stops_waiting_while_the_driver_still_waits_for_data(tmp_path, monkeypatch):
+    monkeypatch.setattr(window, "driver_alive", lambda _wd: True)
+    monkeypatch.setattr(window, "read_status", lambda _wd: {"state": "waiting for data"})
+    got = window.collect(tmp_path / "s", tmp_path / "o.tar.gz", workdir=tmp_path / "wd", wait_s=60, poll_s=0.05,
+                         data_grace_s=0.2)
+    assert 0.2 <= got.waited_s < 5 and got.exported == 0 and not (tmp_path / "o.tar.gz").exists()
+    assert "carry the missing pieces" in str(got)
+
+
+def test_a_sweep_that_crashes_does_not_stop_the_driver(tmp_path, monkeypatch, capsys):
+    import json
+
+    from gradconf import cli
+
+    calls = []
+
+    def main(argv):
+        calls.append(argv[1])
+        if len(calls) == 1:  # what a worker killed outright raises from the pool
+            raise RuntimeError("A process in the process pool was terminated abruptly")
+        return 0
+
+    monkeypatch.setattr(cli, "main", main)
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    spec = window.DriverSpec(("init_linear", "init_mnist"), "smoke", str(tmp_path / "s"), str(tmp_path / "d"), "cpu")
+    (wd / "spec.json").write_text(json.dumps(spec.__dict__))
+    monkeypatch.setattr(window, "wait_for_data", lambda *a, **k: None)
+    assert window.drive(wd, poll_s=0.01) == 1
+    assert calls == ["init_linear", "init_mnist"]
+    status = window.read_status(wd)
+    assert status["state"] == "failed" and status["failed"] == ["init_linear"]
+    out = capsys.readouterr().out
+    assert "init_linear crashed" in out and "terminated abruptly" in out and "init_mnist: exit 0" in out
+
+
 def test_collect_before_any_driver_says_so(tmp_path):
     got = window.collect(tmp_path / "s", tmp_path / "o.tar.gz", workdir=tmp_path / "wd", wait_s=5)
     assert got.state == "never started" and got.exported == 0 and got.waited_s < 1
@@ -272,7 +339,8 @@ def test_stage_refuses_a_folder_git_would_send(tmp_path):
     assert got.returncode == 2 and "not ignored by git" in got.stderr
 
 
-def test_a_real_dataset_travels_in_pieces_and_the_driver_waits_for_it(tmp_path, real_data_root, workdirs):
+def test_a_real_dataset_travels_in_pieces_and_the_driver_waits_for_it(tmp_path, real_data_root, workdirs,
+                                                                       monkeypatch):
     """MNIST end to end: stage into an ignored folder, start a driver that waits for the data, carry
     the pieces, and collect the two smoke runs it then computes."""
     repo = tmp_path / "repo"
@@ -284,8 +352,10 @@ def test_a_real_dataset_travels_in_pieces_and_the_driver_waits_for_it(tmp_path, 
     assert "travel in 2 call(s)" in staged.stdout  # 9.5 MiB of training images and 1.6 MiB of test images: two 10 MiB calls
     carried = repo / ".gpu"
 
+    assert "GRADCONF_GIT_COMMIT=" in staged.stdout  # what to tell the driver, whose tree has no .git
     data, wd, store = tmp_path / "data", tmp_path / "wd", tmp_path / "store"
     workdirs.append(wd)
+    monkeypatch.setenv("GRADCONF_GIT_COMMIT", "0123abc-told")
     assert _gradconf("window", "start", "mlp_depth", "--preset", "smoke", "--set", "threads=1", "--store",
                      str(store), "--data-root", str(data), "--device", "cpu", "--workdir", str(wd)).returncode == 0
     deadline = time.monotonic() + 60
@@ -310,3 +380,46 @@ def test_a_real_dataset_travels_in_pieces_and_the_driver_waits_for_it(tmp_path, 
     assert got.returncode == 0 and "driver: done" in got.stdout, got.stdout + (wd / window.LOG_FILE).read_text()
     assert len(_members(out)) == 2
     assert "waiting for data: mnist lacks" in (wd / window.LOG_FILE).read_text()
+    import json
+
+    with tarfile.open(out) as tar:  # the driver's code snapshot has no .git: the commit it was told
+        commits = {json.load(tar.extractfile(m))["provenance"]["git_commit"] for m in tar.getmembers()}
+    assert commits == {"0123abc-told"}
+
+
+def _readme_commands() -> list[str]:
+    """Every ``python -m gradconf ...`` command of README.md (bash blocks, continuation lines joined, and
+    inline code), with its comment and any shell after it cut off."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    found = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            if m := re.search(r"python3? -m gradconf\s+(.*)", line):
+                found.append(m.group(1))
+    found += re.findall(r"`python3? -m gradconf ([^`]*)`", text)
+    return [re.split(r"\s+#|\s*\|\s|\s*&&|;", c)[0].strip() for c in found]
+
+
+def test_every_gradconf_command_in_the_readme_parses(monkeypatch):
+    """The runbook of a GPU window is run by hand, one call at a time, on a machine that is given back
+    after 30 s idle: a flag that has drifted from the CLI must fail here, not there."""
+    import shlex
+
+    from gradconf import cli
+
+    seen = []
+    monkeypatch.setattr(cli, "_dispatch", lambda args: seen.append(args) or 0)
+    shell = {"$W": "/w", '"$OUT/': "'/out/", "$((540 - SECONDS))": "500", "$K": "4", "FILES_AT": "/files"}
+    commands = _readme_commands()
+    assert len(commands) >= 15 and any(c.startswith("window collect") for c in commands)
+    for command in commands:
+        for name, value in shell.items():
+            command = command.replace(name, value)
+        argv = shlex.split(command.replace('.tar.gz"', ".tar.gz'"))
+        try:
+            assert cli.main(argv) == 0, command
+        except SystemExit as exit_:  # argparse refused it
+            raise AssertionError(f"README command does not parse: gradconf {command}") from exit_
+    assert len(seen) == len(commands)

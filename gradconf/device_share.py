@@ -1,0 +1,50 @@
+"""One memory peak at a time on a shared GPU.
+
+The runs of a sweep share one GPU as separate processes (``gradconf run --workers K``). Training holds a
+small, steady footprint; the exact probe Gram (:func:`gradconf.train.probe_summary`) holds every layer's
+inputs and output gradients for the whole probe set at once (estimated from CPU measurements at 1,024
+examples: about 4 GiB for CNN-16-2, 12 GiB for CNN-40-2, 50 GiB for WRN-100-2). K runs that reach a
+measured epoch together would ask for K such peaks. An exclusive lock per physical device, held across
+processes of the host, lets one run at a time hold its peak while the others keep training.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+#: folder of the lock files (default: the system's temporary folder)
+LOCK_DIR_ENV = "GRADCONF_LOCK_DIR"
+
+
+def device_key(dev: torch.device) -> str | None:
+    """A name for the physical GPU behind ``dev`` (its UUID where torch reports one, so that processes
+    with different ``CUDA_VISIBLE_DEVICES`` agree), or ``None`` off CUDA, where nothing is shared."""
+    if dev.type != "cuda":
+        return None
+    index = dev.index if dev.index is not None else torch.cuda.current_device()
+    uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
+    return f"cuda-{uuid}" if uuid is not None else f"cuda{index}"
+
+
+@contextmanager
+def exclusive(key: str | None, folder: str | os.PathLike | None = None) -> Iterator[None]:
+    """Hold the host-wide exclusive lock named ``key`` while inside (waiting for it first); ``None``: no
+    lock. The lock is an ``flock`` on a file, so it is released if its holder dies."""
+    if key is None:
+        yield
+        return
+    folder = Path(folder or os.environ.get(LOCK_DIR_ENV) or tempfile.gettempdir())
+    path = folder / f"gradconf-peak-{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.lock"
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
