@@ -56,12 +56,12 @@ PATH_ENV_VARS: tuple[str, ...] = ("GRADCONF_DATA", "GRADCONF_RESULTS")
 
 def absolute_path_env(environ: Any = os.environ) -> dict[str, str]:
     """Make each of :data:`PATH_ENV_VARS` set in ``environ`` absolute (relative to the current folder, as the
-    caller meant it) before a kernel inherits it; returns what changed."""
+    caller meant it; ``~`` expanded) before a kernel inherits it; returns what changed."""
     changed = {}
     for name in PATH_ENV_VARS:
         value = environ.get(name)
-        if value and not Path(value).expanduser().is_absolute():
-            changed[name] = environ[name] = str(Path(value).expanduser().resolve())
+        if value and os.path.abspath(os.path.expanduser(value)) != value:  # relative, or starting with ~
+            changed[name] = environ[name] = os.path.abspath(os.path.expanduser(value))
     return changed
 
 

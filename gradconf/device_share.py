@@ -19,8 +19,16 @@ from pathlib import Path
 
 import torch
 
-#: folder of the lock files (default: the system's temporary folder)
+#: folder of the lock files (default: a folder of this user's own in the system's temporary folder, since
+#: a file another user created in a shared /tmp cannot be opened for writing)
 LOCK_DIR_ENV = "GRADCONF_LOCK_DIR"
+
+
+def lock_folder() -> Path:
+    """``$GRADCONF_LOCK_DIR``, else ``<tmp>/gradconf-locks-<uid>``; created (mode 0700) if missing."""
+    folder = Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / f"gradconf-locks-{os.getuid()}")
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
 
 
 def device_key(dev: torch.device) -> str | None:
@@ -40,7 +48,7 @@ def exclusive(key: str | None, folder: str | os.PathLike | None = None) -> Itera
     if key is None:
         yield
         return
-    folder = Path(folder or os.environ.get(LOCK_DIR_ENV) or tempfile.gettempdir())
+    folder = Path(folder) if folder is not None else lock_folder()
     path = folder / f"gradconf-peak-{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.lock"
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)

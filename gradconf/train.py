@@ -261,6 +261,8 @@ def train(
                 if probe is not None:
                     # the probe Gram is a run's memory peak by far: runs sharing a GPU take turns at it, and
                     # each hands the memory back after, so the device needs room for one peak, not K
+                    if dev.type == "cuda":
+                        torch.cuda.empty_cache()  # no idle cache held while this run waits for its turn
                     with exclusive(peak_key):
                         result.probe = probe_summary(model, probe, config.loss)
                         if dev.type == "cuda":
@@ -271,7 +273,7 @@ def train(
 
     model.train()
     if measure.at_init:
-        with _tf32(False):  # the initial loss is a measurement, in float32 like every later one
+        with _tf32(False):  # the initial loss is a measurement, in float32 like every later measurement
             initial = evaluate(model, train_set, config.loss)
         record(0, config.lr, *initial)
         model.train()

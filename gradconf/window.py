@@ -412,7 +412,7 @@ class Collected:
         where = f" to {self.archive}" if self.archive else ""
         lines = [f"driver: {self.state}; waited {self.waited_s:.0f} s",
                  *(["the driver still waits for its data: carry the missing pieces (window receive), then collect"]
-                   if self.state == "waiting for data" else []),
+                   if self.state in ("starting", "waiting for data") else []),
                  f"exported {self.exported} record(s) the committed store lacks{where} "
                  f"({self.finished_in_store} in the window's store)"]
         if self.claimed:
@@ -449,6 +449,7 @@ def collect(store: str | os.PathLike, archive: str | os.PathLike, *, workdir: st
             os.replace(tmp, archive)
             exported = new
 
+    export_new()  # at once: a call cut short in its first minute still hands home what is there
     last_export = start
     while (elapsed := time.monotonic() - start) < wait_s and driver_alive(workdir):
         if (elapsed >= data_grace_s

@@ -97,6 +97,8 @@ def test_relative_data_and_result_folders_are_made_absolute_before_a_kernel_inhe
     env = {"GRADCONF_DATA": "../shared/data", "GRADCONF_RESULTS": "/abs/results", "OTHER": "rel"}
     assert absolute_path_env(env) == {"GRADCONF_DATA": str((tmp_path / "../shared/data").resolve())}
     assert env["GRADCONF_RESULTS"] == "/abs/results" and env["OTHER"] == "rel"
+    home = {"GRADCONF_RESULTS": "~/results"}  # read literally, ~ would be a folder named "~"
+    assert absolute_path_env(home) == {"GRADCONF_RESULTS": os.path.join(os.path.expanduser("~"), "results")}
     assert absolute_path_env({"GRADCONF_DATA": ""}) == {}  # unset or empty: left alone
     # the test session did it for the nbval kernels too
     assert all(Path(os.environ[k]).is_absolute() for k in ("GRADCONF_DATA", "GRADCONF_RESULTS") if os.environ.get(k))
@@ -427,6 +429,7 @@ def test_gpu_verdicts_are_read_apart_and_counted(tmp_path):
     decided = sum(n for label, n in counts.items() if label != "not tested")
     chance = chance_labels_text(table)
     assert f"Over the {decided} verdicts" in chance and f"about {0.05 * decided:.1f} wrong" in chance
+    assert "at most 5 % (nominal" in chance  # 2α with α = 2.5 % per side
     assert f"against the {counts['reproduced'] + counts['contradicted']} definite" in chance
     # an execution at another preset in book/gpu/ would be counted under the wrong preset
     _as_preset(smoke / "cnn_width.ipynb", tmp_path / "gpu" / "cnn_width.ipynb", "book")
@@ -518,3 +521,13 @@ def test_the_introduction_states_the_summarys_counts():
     cosine = cnn[[("cos" in claim(i).get("metric", "")) for i in cnn.id]]
     assert len(cosine) >= 3 and "none of the claims about gradient cosines in the CNN chapters" in text
     assert not (cosine.label == "reproduced").any(), "book/intro.md says no CNN cosine claim is reproduced"
+    # "The reproduced confusion trends come from the width sweep of the MNIST MLPs (their depth trend in
+    # per-example cosines is contradicted) and from random networks at initialisation or with weights of
+    # operator norm 1."
+    paper = table[table.role == "paper"]
+    confusion = paper[[any(m in claim(i).get("metric", "") for m in ("cos", "eta", "inner")) for i in paper.id]]
+    reproduced = confusion[confusion.label == "reproduced"]
+    assert "come from the width sweep of the MNIST MLPs" in text
+    assert set(reproduced.chapter) <= {"mlp_sweeps", "width_depth_init", "bounded_weights", "orthogonal_init"}
+    assert all(i.startswith("width_") for i in reproduced[reproduced.chapter == "mlp_sweeps"].id)
+    assert paper.set_index("id").loc["depth_probe_cos", "label"] == "contradicted"

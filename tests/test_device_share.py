@@ -44,3 +44,27 @@ def test_another_device_does_not_wait(tmp_path):
         thread.start()
         thread.join(5)
         assert entered.is_set()
+
+
+def test_the_default_lock_folder_is_the_users_own(tmp_path, monkeypatch):
+    import os
+
+    from gradconf import device_share
+
+    monkeypatch.delenv(device_share.LOCK_DIR_ENV, raising=False)
+    monkeypatch.setattr(device_share.tempfile, "gettempdir", lambda: str(tmp_path))
+    folder = device_share.lock_folder()
+    assert folder == tmp_path / f"gradconf-locks-{os.getuid()}" and (folder.stat().st_mode & 0o777) == 0o700
+    monkeypatch.setenv(device_share.LOCK_DIR_ENV, str(tmp_path / "mine"))
+    assert device_share.lock_folder() == tmp_path / "mine"
+
+
+def test_a_gpu_is_named_by_its_uuid_where_torch_gives_one(monkeypatch):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: SimpleNamespace(uuid=f"GPU-{index}-abc"))
+    assert device_key(torch.device("cuda", 1)) == "cuda-GPU-1-abc"
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda index: SimpleNamespace())
+    assert device_key(torch.device("cuda", 1)) == "cuda1"
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert device_key(torch.device("cuda")) == "cuda0"  # no index: the current device

@@ -73,3 +73,33 @@ def test_augmentation_flips_and_crops_deterministically():
     assert a.shape == x.shape and torch.equal(a, b)
     # Every output row is a (possibly flipped, shifted) window of reflect-padded input values.
     assert set(a[0].unique().tolist()) <= set(x[0].unique().tolist())
+
+
+def test_the_probe_gram_is_computed_under_the_device_lock(monkeypatch):
+    """Runs sharing a GPU take turns at the probe Gram (gradconf.device_share); on CPU the key is None."""
+    import contextlib
+
+    import gradconf.train as train_module
+
+    inside, held = [], []
+
+    @contextlib.contextmanager
+    def recording(key):
+        held.append(key)
+        inside.append(True)
+        yield
+        inside.append(False)
+
+    real = train_module.probe_summary
+
+    def probe(*args, **kwargs):
+        assert inside and inside[-1], "the probe Gram ran outside the device lock"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "exclusive", recording)
+    monkeypatch.setattr(train_module, "probe_summary", probe)
+    data = _sphere(n=128)
+    model = build_model(MLPConfig(input_dim=10, width=16, depth=1, output_dim=2), seed=0)
+    res = train(model, data, None, TrainConfig(epochs=2, batch_size=32, lr=0.1),
+                MeasureConfig(n_pairs=2, batch_size=16, probe_size=16), seed=0, progress=False)
+    assert res.probe["n"] == 16 and held == [None] * len(held) and len(held) >= 2

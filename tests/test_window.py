@@ -388,11 +388,12 @@ def test_a_real_dataset_travels_in_pieces_and_the_driver_waits_for_it(tmp_path, 
 
 
 def _readme_commands() -> list[str]:
-    """Every ``python -m gradconf ...`` command of README.md (bash blocks, continuation lines joined, and
-    inline code), with its comment and any shell after it cut off."""
+    """Every ``python -m gradconf ...`` command of README.md and the book's introduction (bash blocks,
+    continuation lines joined, and inline code), with its comment and any shell after it cut off."""
     import re
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text() + (root / "book" / "intro.md").read_text()
     found = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         for line in block.replace("\\\n", " ").splitlines():
@@ -402,7 +403,7 @@ def _readme_commands() -> list[str]:
     return [re.split(r"\s+#|\s*\|\s|\s*&&|;", c)[0].strip() for c in found]
 
 
-def test_every_gradconf_command_in_the_readme_parses(monkeypatch):
+def test_every_gradconf_command_in_the_readme_and_the_introduction_parses(monkeypatch):
     """The runbook of a GPU window is run by hand, one call at a time, on a machine that is given back
     after 30 s idle: a flag that has drifted from the CLI must fail here, not there."""
     import shlex
