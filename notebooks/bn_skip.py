@@ -133,14 +133,14 @@ glue_text("skip_reading", f"The first SGD steps of the +skip network from there 
 # ```{glue:figure} fig_bn_skip
 # :name: fig-bn-skip
 #
-# The four CNN-β-2 variants on {glue:text}`dataset`, preset {glue:text}`preset`: {glue:text}`scale`.
-# Each model at its selected learning rate. (a) final training loss, (b) minimum minibatch-pair cosine
+# The four CNN-β-2 variants on {glue:text}`dataset`, preset {glue:text}`preset`: {glue:text}`scale`;
+# {glue:text}`channels`; depths β = {glue:text}`depths_text`. Each model at its selected learning rate. (a) final training loss, (b) minimum minibatch-pair cosine
 # at the last epoch (BN in {glue:text}`bn_mode` mode), (c) test accuracy, each against depth; (d)
 # training loss per epoch at the largest depth. Lines are means, bands the std over seeds; a model
 # whose every judged seed diverged has no point, one that lost some seeds shows the mean of the rest
 # (listed below the figures). Models outside the trained regime are drawn like the others, so read (b)
-# with the regime line: {glue:text}`regime`. The paper trains β up to 100 for 200 epochs on the full
-# augmented training set.
+# with the regime line: {glue:text}`regime`. The paper trains β ∈ {16, 22, 28, 34, 40, 52, 76, 100} and
+# does not state its BatchNorm mode while measuring. {glue:text}`protocol`
 # ```
 #
 # ```{glue:figure} fig_bn_skip_fit_shallow
@@ -151,7 +151,7 @@ glue_text("skip_reading", f"The first SGD steps of the +skip network from there 
 # std over seeds, from epoch 1: epoch 0 is evaluated in eval mode, where fresh BatchNorm is the identity),
 # colours as in the variant figure: (a) training loss, (b) ‖G‖ and (c) gradient noise scale of the probe
 # set's exact per-example Gram (BatchNorm in eval mode), (d) minimum minibatch cosine against training
-# loss, so that variants are compared at matched fit by reading vertically. The paper reports neither ‖G‖
+# loss (seed means, no band), so that variants are compared at matched fit by reading vertically. The paper reports neither ‖G‖
 # nor the noise scale; they are ours. Models outside the trained regime are drawn like the others:
 # {glue:text}`regime`.
 # ```
@@ -159,7 +159,7 @@ glue_text("skip_reading", f"The first SGD steps of the +skip network from there 
 # ```{glue:figure} fig_bn_skip_fit_deep
 # :name: fig-bn-skip-fit-deep
 #
-# The same at β = {glue:text}`depth_deep`.
+# As {numref}`fig-bn-skip-fit-shallow` (same runs, seeds, panels and spread), at β = {glue:text}`depth_deep`.
 # ```
 #
 # **Diverged in every judged seed**: {glue:text}`diverged`. {glue:text}`partly_diverged` Without

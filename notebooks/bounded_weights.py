@@ -346,7 +346,8 @@ ball.groupby(["depth", "radius"])[["worst_min_inner", "worst_cos_min"]].mean().r
 #
 # The worst confusion found within the ball of radius r (every weight matrix moved by at most r in operator
 # norm) around orthogonal weights, against the radius r (r = {glue:text}`ball_radii`), one line per depth
-# (β = {glue:text}`ball_depths`; tanh MLPs of width {glue:text}`p_width`, no biases, square loss, N =
+# (β = {glue:text}`ball_depths`; tanh MLPs of width {glue:text}`p_width`, no biases, a linear scalar
+# read-out (the paper applies σ to the output too), square loss, N =
 # {glue:text}`p_n` sphere-teacher points in d = {glue:text}`p_d`), preset {glue:text}`preset`. Search budget
 # per ball: {glue:text}`p_directions` random boundary points, then {glue:text}`p_steps` projected gradient
 # steps of size r/4, whatever the depth. Mean ± std over {glue:text}`p_ball_draws` draws of data and weights

@@ -101,8 +101,7 @@ glue_text("plateau_loss", f"{P['plateau_loss']:g}")
 # at its selected learning rate ({glue:text}`lr_choice`), seeds {glue:text}`seed_list`; {glue:text}`channels`. (a) training loss per epoch (epoch mean, from epoch 1), mean ± std over
 # seeds; (b) minimum cosine at the last epoch, mean ± std (black) and single seeds (red); (c) KDE of the
 # last epoch's cosines pooled over seeds (Gaussian kernel, Scott's bandwidth); (d) minimum cosine at each
-# measured epoch, mean ± std over seeds. The paper shows (a)–(c) after 200 epochs on the full training
-# set at its channel widths with 100 pairs of size 128.
+# measured epoch, mean ± std over seeds. The paper shows (a)–(c). {glue:text}`protocol`
 # ```
 #
 # ```{glue:figure} fig_width_fit
@@ -111,8 +110,8 @@ glue_text("plateau_loss", f"{P['plateau_loss']:g}")
 # The fit beside the confusion, same runs as {ref}`the width figure <fig-cnn-width>` ({glue:text}`dataset`,
 # preset {glue:text}`preset`), per measured epoch (mean ± std over seeds): (a) training loss, (b) and (c)
 # the probe set's ‖G‖ and gradient noise scale from its exact per-example Gram, (d) minimum minibatch
-# cosine against training loss, so that models are compared at matched fit by reading vertically. The
-# paper reports neither ‖G‖ nor the noise scale.
+# cosine against training loss (seed means, no band), so that models are compared at matched fit by
+# reading vertically. The paper reports neither ‖G‖ nor the noise scale.
 # ```
 #
 # ```{glue:figure} fig_width_matched

@@ -130,8 +130,9 @@ glue_number("c_max", max(P["correlations"]))
 #
 # Logistic regression on synthetic inputs with exact pairwise correlation $c$
 # (N = {glue:text}`n_points`, d = {glue:text}`dim`, step size {glue:text}`step:.2f`, batch 1).
-# Preset {glue:text}`preset`, {glue:text}`seeds`; the spread is the std over seeds. The paper states
-# this example without running it, so there is nothing in its protocol to differ from.
+# Preset {glue:text}`preset`, {glue:text}`seeds`. Left: one seed (named in its title), c = 0 and
+# c = {glue:text}`c_max:.1f`; right: mean ± std over seeds. The paper states this example without running
+# it, so there is nothing in its protocol to differ from.
 # ```
 #
 # With orthogonal inputs SGD equals per-example gradient descent to {glue:text}`gap_orth:.1e`
@@ -187,7 +188,8 @@ record_verdicts("confusion_definition", {
 #
 # Largest pairwise |cosine| among N = {glue:text}`sphere_n` uniform points on the sphere, against the
 # dimension. Preset {glue:text}`preset`, {glue:text}`seeds`; the band is the std over seeds. The dashed
-# line is the Gaussian extreme-value estimate, not a fit.
+# line is the Gaussian extreme-value estimate, not a fit. The paper states Lemma B.1 without an experiment
+# and has no such figure; N and the dimensions are ours.
 # ```
 #
 # The fitted log–log slope is {glue:text}`sphere_slope:.2f`; the lemma's rate is −0.5. The lemma is

@@ -82,7 +82,9 @@ glue_figure("fig_figure1", fig)
 # with step size {glue:text}`step:.2f` for {glue:text}`iters` iterations. Preset {glue:text}`preset`,
 # {glue:text}`seeds` (each seed draws its own data set as well as its SGD order); lines are the mean and
 # bands the std over seeds. Differences from the paper:
-# the step size (not stated there) and the random targets (the paper does not say how its targets were made).
+# the step size (not stated there), the random targets (the paper does not say how its targets were made),
+# the inputs' scale x ~ N(0, I_d/d), and the "gradient norm" read as the full-batch ‖∇F(w_k)‖ (neither is
+# stated there).
 # ```
 
 # %% tags=["hide-input"]

@@ -151,7 +151,7 @@ glue_figure("fig_batch", fig)
 # {glue:text}`final_loss:.3f` on the whole training set). Dots and error bars: the mean cosine ± the std of
 # the {glue:text}`pairs` cosines over the pairs at that B (the spread of single pairs, not the error of
 # the mean); triangles: their minimum, the paper's statistic. The dashed line is the prediction from the
-# exact Gram, not a fit. Preset {glue:text}`preset`, one model, one seed: this page compares measurements on
+# exact Gram, not a fit. Preset {glue:text}`preset`, one model, one seed (0): this page compares measurements on
 # one model, and makes no claim that needs a spread over seeds. The paper measures 100 pairs of size 128
 # at the end of every epoch on CIFAR-10 and MNIST networks; the sphere-teacher MLP and the sweep over B are
 # ours.
@@ -405,7 +405,7 @@ pool_stats.round(3)
 # :name: fig-pool
 #
 # The pool estimator against the direct protocol at the trained model of this chapter (ReLU MLP
-# {glue:text}`arch` on {glue:text}`n_examples` sphere-teacher points, one model, one seed, preset
+# {glue:text}`arch` on {glue:text}`n_examples` sphere-teacher points, one model, one seed (0), preset
 # {glue:text}`preset`): minimum, median and std of {glue:text}`pool_pairs` cosines of
 # size-{glue:text}`pool_batch` minibatch pairs, mean ± std over {glue:text}`pool_reps` repeats (black: a
 # fresh pool of each size per repeat; red line and band: the direct protocol, whose pairs are drawn from the

@@ -81,7 +81,7 @@ glue_figure("fig_mlp_depth", sweep_figure(depth, "depth"))
 # {glue:text}`scale`. Each depth is shown at its selected learning rate. (a) training loss per epoch (epoch mean, from epoch 1), mean ± std
 # over seeds; (b) minimum minibatch-pair cosine at the last epoch, mean ± std (black) and single seeds
 # (red); (c) KDE of the last epoch's cosines pooled over seeds (Gaussian kernel, Scott's bandwidth);
-# (d) minimum cosine per measured epoch. The paper's MLP grids, epochs and seeds were not available to
+# (d) minimum cosine per measured epoch, mean ± std over seeds. The paper's MLP grids, epochs and seeds were not available to
 # us; its CIFAR-10 protocol trains 200 epochs on 5 seeds (How this differs, below).
 # ```
 #
@@ -119,19 +119,21 @@ glue_text("matched_loss", f"{P['matched_loss']:g}")
 # seeds) against depth, preset {glue:text}`preset` (mean ± std over seeds):
 # (a) training loss, (b) norm of the mean gradient of the probe set, (c) its gradient noise scale
 # tr Σ/‖G‖², from the exact per-example Gram, and (d) the minimum minibatch cosine against the training
-# loss, one line per depth (each point an epoch). The paper reports neither ‖G‖ nor the noise scale.
+# loss, one line per depth (each point an epoch; seed means, no band). The paper reports neither ‖G‖ nor the noise scale.
 # ```
 #
 # ```{glue:figure} fig_mlp_fit_width
 # :name: fig-mlp-fit-width
 #
-# As {numref}`fig-mlp-fit-depth`, against width.
+# Fit and confusion per measured epoch of the MNIST ReLU MLPs of {numref}`fig-mlp-width` (same runs and
+# seeds) against width, preset {glue:text}`preset`; panels and spread as in {numref}`fig-mlp-fit-depth`.
 # ```
 #
 # ```{glue:figure} fig_mlp_matched
 # :name: fig-mlp-matched
 #
-# Confusion at matched fit, MNIST ReLU MLPs of both sweeps (same runs and seeds as above), preset
+# Confusion at matched fit, MNIST ReLU MLPs of both sweeps (same runs and seeds as {numref}`fig-mlp-depth`
+# and {numref}`fig-mlp-width`), preset
 # {glue:text}`preset`: each run at the first measured epoch whose training loss is at most
 # {glue:text}`matched_loss`, against depth (left) and width (right). Top: minimum minibatch cosine
 # ({glue:text}`pairs_text`); bottom: minimum per-example cosine on the probe set. Mean ± std over
@@ -150,7 +152,8 @@ glue_figure("fig_mlp_probe", probe_figure({"depth": depth, "width": width}))
 # :name: fig-mlp-probe
 #
 # Per-example gradient confusion on the probe set at the end of training, MNIST ReLU MLPs of both
-# sweeps (same runs and seeds as above), preset {glue:text}`preset`, from the exact Gram (ghost method,
+# sweeps (same runs and seeds as {numref}`fig-mlp-depth` and {numref}`fig-mlp-width`), preset
+# {glue:text}`preset`, from the exact Gram of a probe of {glue:text}`probe` training images (ghost method,
 # {doc}`measurement`), against depth (left) and width (right). The paper does not report a per-example
 # view. Rows: minimum cosine,
 # raw η = max(0, −min⟨∇f_i, ∇f_j⟩), and the std of the cosines. Mean ± std over seeds (η's band clipped

@@ -100,7 +100,8 @@ glue_text("gauss_cos", f"the minimum cosine goes from {cos_min['gaussian', shall
 # initialisation: {glue:text}`init_setup`, preset {glue:text}`preset`. Depth counts hidden layers.
 # "orthogonal" scales the read-out by γ = 1/√(2β); "orthogonal, no γ" does not; "gaussian" is
 # Strategy 4.1 (κ = 1). Mean ± std over draws (η's band clipped below at the smallest draw, as η cannot
-# be negative; log axis). No counterpart figure in the paper.
+# be negative; log axis). Placing γ on the read-out is our reading (where the theorem puts it was not
+# seen). No counterpart figure in the paper.
 # ```
 #
 # **Reading.** The minimum cosines under both orthogonal inits {glue:text}`orth_cos_reading`. By the
@@ -169,8 +170,9 @@ print(f"linear depths {linear.values}, MNIST depths {mnist.values}; seeds {linea
 # Deep linear nets of width 64 on two-class sphere data, preset {glue:text}`preset`
 # ({glue:text}`linear_scale`): training loss per epoch for each initialisation (lines: depth), and the
 # final training loss against depth; mean ± std over seeds, each model at its selected learning rate. A
-# model whose every judged seed diverged at its selected learning rate has no line. The paper's
-# experiment for Theorem 6.1 was not available to us; this protocol is ours.
+# model whose every judged seed diverged at its selected learning rate has no line. Unlike eq. 4 and the
+# nets of {numref}`fig-orth-init`, these classifiers have biases, a two-class read-out and
+# cross-entropy. The paper's experiment for Theorem 6.1 was not available to us; this protocol is ours.
 # ```
 #
 # Regime of the linear nets: {glue:text}`regime`.

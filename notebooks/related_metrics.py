@@ -222,7 +222,9 @@ glue_text("dataset_arch", f"MNIST, ReLU MLPs of the depth sweep (width {', '.joi
 #
 # Spearman rank correlations between the metrics across the {glue:text}`n_runs` runs of both sweeps
 # ({glue:text}`dataset_arch`; each model at its selected learning rate, every seed, the model both sweeps
-# share counted once per training length). Preset {glue:text}`preset`. The paper computes none of these
+# share counted once per training length; {glue:text}`n_seeds` seeds per model). Preset {glue:text}`preset`.
+# Each cell is one Spearman ρ over those runs, without an interval: the seeds of one model and the models
+# of one sweep are not independent, so the map is descriptive. The paper computes none of these
 # correlations.
 # ```
 #

@@ -69,8 +69,10 @@ print(f"{len(table)} verdicts (the paper's claims, sanity checks and the book's 
 # ```{glue:figure} fig_verdicts
 # :name: fig-verdicts
 #
-# Labels of the paper's claims per chapter at preset {glue:text}`preset`. Each verdict states its test
-# in the chapter it comes from and in the tables below.
+# Labels of the paper's claims per chapter at preset {glue:text}`preset`: counts of verdicts (a claim
+# judged in two settings counts twice; sanity checks and the book's own claims are left out). Each verdict
+# states its test, data, models and seeds in the chapter it comes from and in the tables below. The paper
+# has no such figure.
 # ```
 #
 # ## In which regime each chapter ran

@@ -161,7 +161,8 @@ glue_figure("fig_violation", fig)
 # Estimated probability that the confusion bound is violated at threshold η = {glue:text}`eta0:.2f`,
 # on the raw scale (left) and the normalised scale (right). Same runs as {numref}`fig-init-stats`;
 # error bars are 95 % Clopper–Pearson intervals over the {glue:text}`draws_count` draws per point (exact
-# binomial intervals, which keep their width where every draw or none violates).
+# binomial intervals, which keep their width where every draw or none violates). The threshold is our
+# choice (the theorem leaves η free), and the paper has no such figure.
 # ```
 #
 # {glue:text}`c2_reading`
@@ -402,7 +403,8 @@ record_verdicts("width_depth_init", verdicts, "at initialisation (no training)")
 # Confusion at initialisation over width and depth at d = {glue:text}`phase_dims` (columns), preset
 # {glue:text}`preset`: the mean minimum per-sample cosine over {glue:text}`phase_draws` independent draws of
 # data and weights (top), and the fraction of draws whose minimum cosine falls below −{glue:text}`eta0:.2f`
-# (bottom). Strategy 4.1, tanh, no biases, linear scalar read-out, N = {glue:text}`n_points`. White: level
+# (bottom). Strategy 4.1 (κ = {glue:text}`kappa_value:.1f`), tanh, no biases, linear scalar read-out, square
+# loss, N = {glue:text}`n_points` points uniform on the sphere labelled by a tanh teacher. White: level
 # sets at {glue:text}`phase_fractions` of the way from the grid's lowest to its highest mean (a rule fixed
 # before the runs), interpolated in log2 width; red dashed: ℓ ∝ β² through the first level set's first point,
 # the shape the v2 condition would have if it were tight. Cells are means over the draws; their spread
