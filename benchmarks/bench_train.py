@@ -244,9 +244,11 @@ def timed(fn, dev: torch.device, warm: bool) -> float:
     return time.perf_counter() - start
 
 
-def measurement_seconds(model: nn.Module, dev: torch.device, pairs: int, gram_n: int) -> tuple[float, float, float, int]:
+def measurement_seconds(model: nn.Module, dev: torch.device, pairs: int,
+                        gram_n: int) -> tuple[float, float, float, int, float | None]:
     """Seconds of ``pairs`` minibatch pairs, of the exact Gram of ``gram_n`` examples and of test metrics on
-    ``n_eval`` examples, in full float32 as train() measures; returns (pairs, gram, eval, n_eval)."""
+    ``n_eval`` examples, in full float32 as train() measures, and the Gram's peak CUDA memory in GiB above
+    what was allocated before it (None off CUDA); returns (pairs, gram, eval, n_eval, gram_peak_gib)."""
     # On CUDA the pairs are drawn from 50,000 examples as in the paper (train() draws on the CPU per pair).
     data = synthetic(CIFAR_TRAIN if dev.type == "cuda" else max(2 * BATCH, gram_n), dev, seed=1)
     n_eval = CIFAR_TEST if dev.type == "cuda" else BATCH  # scaled to 10,000 on CPU
@@ -257,11 +259,16 @@ def measurement_seconds(model: nn.Module, dev: torch.device, pairs: int, gram_n:
         t_pairs = timed(lambda: minibatch_gradient_pairs(model, data.x, data.y, pairs, BATCH, generator=gen,
                                                          loss="cross_entropy", bn_mode="train"), dev, warm)
         model.eval()  # as probe_summary does
+        if dev.type == "cuda":  # the probe Gram is a run's memory peak: what concurrent runs must leave room for
+            sync(dev)
+            torch.cuda.reset_peak_memory_stats(dev)
+            before = torch.cuda.memory_allocated(dev)
         t_gram = timed(lambda: gradient_gram(model, data.x[:gram_n], data.y[:gram_n], loss="cross_entropy"), dev, warm)
+        gram_peak = (torch.cuda.max_memory_allocated(dev) - before) / 2**30 if dev.type == "cuda" else None
         t_eval = timed(lambda: evaluate(model, ArrayDataset(data.x[:n_eval], data.y[:n_eval], data.name),
                                         "cross_entropy"), dev, warm)
     model.train()
-    return t_pairs, t_gram, t_eval, n_eval
+    return t_pairs, t_gram, t_eval, n_eval, gram_peak
 
 
 def row(label: str, value: str, rest: str = "") -> None:
@@ -320,11 +327,15 @@ def main() -> None:
             if table and tflops is not None else "peak n/a")
 
     epoch_s = EPOCH_STEPS * BATCH / single  # a full CIFAR-10 epoch (390 steps) of the project's loop at k = 1
-    t_pairs, t_gram, t_eval, n_eval = measurement_seconds(model, dev, pairs, gram_n)
+    t_pairs, t_gram, t_eval, n_eval, gram_peak = measurement_seconds(model, dev, pairs, gram_n)
     row("one epoch of 50,000 (from k=1)", f"{epoch_s:.2f} s")
     for label, t in ((f"{pairs} minibatch pairs of {BATCH}", t_pairs), (f"exact Gram of {gram_n} (auto)", t_gram),
                      (f"test metrics on {n_eval}", t_eval)):
         row(label, f"{t:.3f} s", f"{t / epoch_s:.4f} of an epoch")
+    row(f"peak memory of the Gram of {gram_n}", "n/a" if gram_peak is None else f"{gram_peak:.2f} GiB",
+        "CUDA only" if gram_peak is None else
+        f"{MODEL.name}; deeper and wider models hold more "
+        "(gradconf.device_share lets runs sharing a GPU take turns at it)")
 
     from gradconf.sweeps import sweep_configs  # imported late: the workers need not import pandas
 

@@ -7,9 +7,12 @@ def test_bench_train_quick_prints_table_and_targets(run_benchmark):
     stdout = "\n".join(lines)
     assert lines[0].startswith("bench_train: torch ") and "device cpu" in lines[0], stdout
     for row in ("eager loop (main), k=1", "project loop (gradconf.train), k=1", "k=2 concurrent runs, aggregate",
-                "minibatch pairs of 128", "exact Gram of 16", "ratio to main's eager loop",
+                "minibatch pairs of 128", "exact Gram of 16", "peak memory of the Gram of 16", "ratio to main's eager loop",
                 "gpu preset, cnn_depth: ", "gpu preset, cnn_width: ", "gpu preset, bn_skip: "):
         assert any(line.startswith(row) or row in line for line in lines), (row, stdout)
+    # the Gram's memory peak is what runs sharing a GPU must leave room for: measured on CUDA only
+    assert any(line.startswith("peak memory of the Gram of 16") and "n/a" in line and "CUDA only" in line
+               for line in lines), stdout
     targets = [line for line in lines if line.startswith("target: ")]
     assert [t.split(":")[1].strip() for t in targets] == [
         "aggregate ≥ 5× eager", "paper-protocol run ≤ 5 GPU-min", "Gram of 1,024 ≤ 10 % of an epoch"], stdout
