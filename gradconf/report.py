@@ -156,8 +156,9 @@ def chance_labels_text(table: Any) -> str:
     definite = int(paper.label.isin([REPRODUCED, CONTRADICTED]).sum())
     return (f"No label is corrected for the number of claims. Whatever the true effect, each test gives a wrong "
             f"definite label (*reproduced* or *contradicted*) with probability at most {100 * 2 * alpha:g} % "
-            f"(nominal; reached when the effect sits on the test's boundary), and with 3 seeds the "
-            f"Welch–Satterthwaite approximation makes the simulated rates somewhat higher. Over the {judged} "
+            f"(nominal; reached when the effect sits on the test's boundary), and with as few as "
+            f"{settings()['min_seeds']} seeds the Welch–Satterthwaite approximation makes the simulated rates "
+            f"somewhat higher. Over the {judged} "
             f"verdicts that a test judged (all but those not tested), chance alone would give at most about "
             f"{2 * alpha * judged:.1f} wrong definite labels in expectation (nominal), against the {definite} "
             "definite labels found. Verdicts that share runs (below) leave that expectation unchanged but make "
