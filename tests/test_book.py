@@ -531,3 +531,10 @@ def test_the_introduction_states_the_summarys_counts():
     assert set(reproduced.chapter) <= {"mlp_sweeps", "width_depth_init", "bounded_weights", "orthogonal_init"}
     assert all(i.startswith("width_") for i in reproduced[reproduced.chapter == "mlp_sweeps"].id)
     assert paper.set_index("id").loc["depth_probe_cos", "label"] == "contradicted"
+    # "too few of the deeper networks train (only BatchNorm with skips does at the largest depth)"
+    assert "only BatchNorm with skips does at the largest depth" in text
+    regime = table[table.chapter == "bn_skip"].regime.iloc[0]
+    untrained = regime.split("not reached:")[1].split(";")[0]
+    deepest = max(int(d) for d in re.findall(r"(?:CNN|WRN)-(\d+)-", regime))
+    assert all(f"CNN-{deepest}-2{v}" in untrained for v in ("+BN", "+skip", "/")), regime
+    assert f"WRN-{deepest}-2" not in untrained, regime
