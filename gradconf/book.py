@@ -4,9 +4,9 @@
 - :func:`execute_notebook` runs one at a preset and writes it where :meth:`BookLayout.output` says:
   ``book/<name>.ipynb`` (preset ``book``), ``tests/notebooks/<name>.ipynb`` (preset ``smoke``, re-run by
   nbval in CI) or ``book/<preset>/<name>.ipynb`` (presets ``gpu`` and ``paper``, beside the book's own
-  executions, never over them; a chapter there is published by listing it in ``_toc.yml``). It hides papermill's injected
-  cell, inserts a provenance line under the title, and records in the notebook's metadata what it was
-  executed from (source and package digests, preset, parameters).
+  executions, never over them; a chapter there is published by listing it in ``_toc.yml``). It hides
+  papermill's injected cell, inserts a provenance line under the title, and records in the notebook's
+  metadata what it was executed from (source and package digests, preset, parameters).
 - Every notebook defines ``smoke``, ``book`` and ``paper``; ``gpu`` only the CNN chapters whose sweeps
   that preset covers (:func:`notebooks_at`). :func:`execute_all` at a preset executes only the
   notebooks defined there.
@@ -60,8 +60,9 @@ def absolute_path_env(environ: Any = os.environ) -> dict[str, str]:
     changed = {}
     for name in PATH_ENV_VARS:
         value = environ.get(name)
-        if value and os.path.abspath(os.path.expanduser(value)) != value:  # relative, or starting with ~
-            changed[name] = environ[name] = os.path.abspath(os.path.expanduser(value))
+        absolute = value and os.path.abspath(os.path.expanduser(value))
+        if absolute != value:  # relative, or starting with ~
+            changed[name] = environ[name] = absolute
     return changed
 
 
@@ -305,8 +306,9 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, prese
     """Execute jupytext ``source`` with papermill at ``preset`` into ``output``; return wall seconds.
 
     The kernel runs in ``output``'s folder with ``MPLBACKEND`` removed (an inherited Agg backend
-    silently drops every figure) and the data and result folders made absolute (:func:`absolute_path_env`). A failing cell raises ``papermill.PapermillExecutionError``; the
-    failed notebook is written next to ``output`` as ``<name>.failed.ipynb`` and ``output`` is kept.
+    silently drops every figure) and the data and result folders made absolute (:func:`absolute_path_env`).
+    A failing cell raises ``papermill.PapermillExecutionError``; the failed notebook is written next to
+    ``output`` as ``<name>.failed.ipynb`` and ``output`` is kept.
     """
     import jupytext
     import nbformat

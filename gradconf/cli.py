@@ -169,8 +169,9 @@ def _window(args: argparse.Namespace) -> int:
         from .experiment import GIT_COMMIT_ENV, git_commit
 
         # the tree travels without .git: the driver's records name the commit only if told it
-        print(f"the tree is at commit {git_commit()}: there, start the driver with "
-              f"{GIT_COMMIT_ENV}={git_commit()} in its environment")
+        commit = git_commit()
+        print(f"the tree is at commit {commit}: there, start the driver with {GIT_COMMIT_ENV}={commit} in its "
+              "environment")
         return 0
     if cmd == "receive":
         got = window.receive(args.source, args.data_root)

@@ -42,6 +42,21 @@ def device_key(dev: torch.device) -> str | None:
 
 
 @contextmanager
+def memory_peak(dev: torch.device) -> Iterator[None]:
+    """Hold this device's turn at a memory peak while inside: free this process's idle CUDA cache, wait for
+    the device's lock (:func:`exclusive`), and free the cache again after, so that the device needs room for
+    one peak at a time, not one per run. Off CUDA nothing is shared and nothing waits."""
+    if dev.type == "cuda":
+        torch.cuda.empty_cache()
+    with exclusive(device_key(dev)):
+        try:
+            yield
+        finally:
+            if dev.type == "cuda":
+                torch.cuda.empty_cache()
+
+
+@contextmanager
 def exclusive(key: str | None, folder: str | os.PathLike | None = None) -> Iterator[None]:
     """Hold the host-wide exclusive lock named ``key`` while inside (waiting for it first); ``None``: no
     lock. The lock is an ``flock`` on a file, so it is released if its holder dies."""

@@ -151,9 +151,9 @@ def chance_labels_text(table: Any) -> str:
     from .verdicts import CONTRADICTED, NOT_TESTED, REPRODUCED, settings
 
     alpha = float(settings()["alpha"])
-    paper = table[table.role == "paper"]
-    judged = int((paper.label != NOT_TESTED).sum())
-    definite = int(paper.label.isin([REPRODUCED, CONTRADICTED]).sum())
+    labels = label_counts(table)
+    judged = sum(labels.values()) - labels[NOT_TESTED]
+    definite = labels[REPRODUCED] + labels[CONTRADICTED]
     return (f"No label is corrected for the number of claims. Whatever the true effect, each test gives a wrong "
             f"definite label (*reproduced* or *contradicted*) with probability at most {100 * 2 * alpha:g} % "
             f"(nominal; reached when the effect sits on the test's boundary), and with as few as "

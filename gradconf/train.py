@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import ArrayDataset
-from .device_share import device_key, exclusive
+from .device_share import memory_peak
 from .losses import check_loss, per_example_loss
 from .measure import (BN_MODES, confusion_summary, cosine_summary, gradient_gram, minibatch_gradient_pairs,
                       pool_gradient_pairs)
@@ -239,7 +239,6 @@ def train(
     if measure.probe_size > len(train_set):
         raise ValueError(f"probe_size {measure.probe_size} exceeds the training set ({len(train_set)})")
     dev = train_set.x.device
-    peak_key = device_key(dev)
     train_gen = torch.Generator().manual_seed(seed)
     augment_gen = torch.Generator(device=dev).manual_seed(seed + 3_000_017)
     measure_gen = torch.Generator().manual_seed(seed + 1_000_003)
@@ -259,14 +258,8 @@ def train(
                     rec["test_loss"], rec["test_acc"] = evaluate(model, test_set, config.loss)
                 rec.update(_measure(model, train_set, measure, config.loss, measure_gen))
                 if probe is not None:
-                    # the probe Gram is a run's memory peak by far: runs sharing a GPU take turns at it, and
-                    # each hands the memory back after, so the device needs room for one peak, not K
-                    if dev.type == "cuda":
-                        torch.cuda.empty_cache()  # no idle cache held while this run waits for its turn
-                    with exclusive(peak_key):
+                    with memory_peak(dev):  # the probe Gram is a run's memory peak by far: take turns at it
                         result.probe = probe_summary(model, probe, config.loss)
-                        if dev.type == "cuda":
-                            torch.cuda.empty_cache()
                     rec.update({f"probe_{k}": v for k, v in result.probe.items()})
         result.epochs.append(rec)
         return rec

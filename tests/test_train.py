@@ -79,6 +79,7 @@ def test_the_probe_gram_is_computed_under_the_device_lock(monkeypatch):
     """Runs sharing a GPU take turns at the probe Gram (gradconf.device_share); on CPU the key is None."""
     import contextlib
 
+    import gradconf.device_share as device_share
     import gradconf.train as train_module
 
     inside, held = [], []
@@ -96,7 +97,7 @@ def test_the_probe_gram_is_computed_under_the_device_lock(monkeypatch):
         assert inside and inside[-1], "the probe Gram ran outside the device lock"
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "exclusive", recording)
+    monkeypatch.setattr(device_share, "exclusive", recording)
     monkeypatch.setattr(train_module, "probe_summary", probe)
     data = _sphere(n=128)
     model = build_model(MLPConfig(input_dim=10, width=16, depth=1, output_dim=2), seed=0)
