@@ -73,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="for sweeps with an LR pilot: the pilot seed only, the judged seeds only, or both")
     p_run.add_argument("--time-limit", type=float, metavar="SECONDS",
                        help="start no run after this many seconds (a GPU window); runs under way finish")
+    p_run.add_argument("--checkpoint-every", type=float, default=120.0, metavar="SECONDS",
+                       help="save each local run's training state to STORE/partial this often, and resume "
+                            "from it after an interruption (default 120; 0: off)")
     p_run.add_argument("--export", metavar="ARCHIVE",
                        help="write the runs this call computed to ARCHIVE (.tar.gz) at the end")
     p_merge = sub.add_parser("merge", help="add the valid run records of archives or store folders to a store")
@@ -268,7 +271,8 @@ def _run(args: argparse.Namespace) -> int:
             report = run_sweep(configs, store, data_root=args.data_root, progress=not args.quiet,
                                workers=args.workers, scheduler=args.scheduler, device=args.device,
                                deadline_s=None if args.time_limit is None
-                               else max(0.0, args.time_limit - (time.perf_counter() - start)))
+                               else max(0.0, args.time_limit - (time.perf_counter() - start)),
+                               checkpoint_every_s=args.checkpoint_every or None)
         except SweepFailed as err:
             report, status = err.report, 1
             print(f"gradconf: {err}", file=sys.stderr)

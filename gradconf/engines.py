@@ -21,12 +21,24 @@ from typing import Any
 Outcome = tuple[Any, "dict[str, Any] | BaseException"]
 
 
-def _run_record(config: Any, data_root: str | None, device: str | None) -> dict[str, Any]:
+#: Where local runs keep their checkpoints and how often they save them: (folder, seconds), or None.
+Checkpoints = tuple[str, float] | None
+
+
+def _checkpoint_args(checkpoints: Checkpoints) -> dict[str, Any]:
+    if checkpoints is None:
+        return {}
+    folder, every_s = checkpoints
+    return {"checkpoint_dir": folder, "checkpoint_every_s": every_s}
+
+
+def _run_record(config: Any, data_root: str | None, device: str | None,
+                checkpoints: Checkpoints = None) -> dict[str, Any]:
     from .allocator import keep_freed_memory
     from .experiment import run_one
 
     keep_freed_memory()  # a worker process is the runner's: reuse freed memory (see gradconf.allocator)
-    return run_one(config, data_root=data_root, progress=False, device=device)
+    return run_one(config, data_root=data_root, progress=False, device=device, **_checkpoint_args(checkpoints))
 
 
 def _die_with_parent(parent: int) -> None:
@@ -51,7 +63,8 @@ def _past(deadline: float | None) -> bool:
 
 
 def run_serial(configs: Sequence[Any], data_root: str | os.PathLike | None, progress: bool,
-               device: str | None = None, *, deadline: float | None = None) -> Iterator[Outcome]:
+               device: str | None = None, *, deadline: float | None = None,
+               checkpoints: Checkpoints = None) -> Iterator[Outcome]:
     """Runs one after the other in this process; stops starting runs at ``deadline`` (perf_counter)."""
     from .experiment import run_one
 
@@ -59,14 +72,16 @@ def run_serial(configs: Sequence[Any], data_root: str | os.PathLike | None, prog
         if _past(deadline):
             return
         try:
-            record: dict | BaseException = run_one(config, data_root=data_root, progress=progress, device=device)
+            record: dict | BaseException = run_one(config, data_root=data_root, progress=progress, device=device,
+                                                   **_checkpoint_args(checkpoints))
         except Exception as err:  # one run's failure must not stop the sweep or lose the others
             record = err
         yield config, record
 
 
 def run_local_processes(configs: Sequence[Any], data_root: str | os.PathLike | None, workers: int,
-                        device: str | None = None, *, deadline: float | None = None) -> Iterator[Outcome]:
+                        device: str | None = None, *, deadline: float | None = None,
+                        checkpoints: Checkpoints = None) -> Iterator[Outcome]:
     """Runs in ``workers`` fresh (spawned) processes; outcomes come back in completion order. The
     workers exit with the driver, also when it is killed or interrupted."""
     root = None if data_root is None else str(data_root)
@@ -80,7 +95,7 @@ def run_local_processes(configs: Sequence[Any], data_root: str | os.PathLike | N
         while queue or running:
             while queue and len(running) < workers and not _past(deadline):
                 config = queue.pop(0)
-                running[pool.submit(_run_record, config, root, device)] = config
+                running[pool.submit(_run_record, config, root, device, checkpoints)] = config
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from . import __version__
+from .checkpoint import DEFAULT_EVERY_S, Checkpointer
 from .data import ArrayDataset, load_dataset
 from .store import ResultStore, round_floats
 from .init import InitConfig
@@ -232,8 +233,13 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, progress: bool = False,
-            device: str | torch.device | None = None) -> dict[str, Any]:
-    """Execute one run and return its record (``result`` is deterministic; ``provenance`` is not)."""
+            device: str | torch.device | None = None, checkpoint_dir: str | os.PathLike | None = None,
+            checkpoint_every_s: float = DEFAULT_EVERY_S) -> dict[str, Any]:
+    """Execute one run and return its record (``result`` is deterministic; ``provenance`` is not).
+
+    ``checkpoint_dir``: resume from ``<dir>/<key>.pt`` when it is there, and save the training state
+    there every ``checkpoint_every_s`` seconds (:mod:`gradconf.checkpoint`); the caller deletes it once
+    the record is saved."""
     start = time.perf_counter()
     dev = resolve_device(device)
     dtype = RUN_DTYPES[config.dtype]
@@ -247,6 +253,8 @@ def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, pr
         outcome = train(
             model, train_set, test_set, config.train, config.measure,
             seed=config.seed, progress=progress, description=config.model.name,
+            checkpoint=None if checkpoint_dir is None else Checkpointer(
+                Path(checkpoint_dir) / f"{config.key}.pt", config.key, checkpoint_every_s),
         )
     finally:
         torch.set_num_threads(previous_threads)
@@ -273,7 +281,8 @@ def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, pr
             "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
             "tf32": bool(config.train.tf32 and dev.type == "cuda"),
             "threads": config.threads,
-            "wall_s": round(time.perf_counter() - start, 3),
+            "wall_s": round(outcome.earlier_wall_s + time.perf_counter() - start, 3),
+            "resumed_after_epochs": outcome.resumed_after,
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     }
@@ -314,6 +323,7 @@ def run_sweep(
     scheduler: Any = None,
     device: str | None = None,
     deadline_s: float | None = None,
+    checkpoint_every_s: float | None = DEFAULT_EVERY_S,
 ) -> SweepReport:
     """Run every config whose valid record is not in ``store`` yet, saving each as soon as it finishes.
 
@@ -325,6 +335,9 @@ def run_sweep(
     sweep finishes and saves everything it can, then raises :class:`SweepFailed` naming the failures.
     ``deadline_s``: start no run after this many seconds (a GPU window); runs under way finish.
     ``device``: see :func:`resolve_device`.
+    ``checkpoint_every_s``: local runs save their training state to ``<store>/partial`` that often and
+    resume from it (:mod:`gradconf.checkpoint`), so a run cut off loses at most that much; None turns
+    it off. Runs on a Dask cluster are not checkpointed (its workers share no folder with the store).
     """
     from tqdm import tqdm
 
@@ -334,6 +347,8 @@ def run_sweep(
         raise ValueError(f"workers must be >= 1, got {workers}")
     if scheduler is not None and workers != 1:
         raise ValueError("give either workers (local processes) or scheduler (Dask cluster), not both")
+    if checkpoint_every_s is not None and not checkpoint_every_s > 0:
+        raise ValueError(f"checkpoint_every_s must be > 0 seconds or None (off), got {checkpoint_every_s!r}")
     resolve_device(device)  # fail before the first run, not inside it
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     store.check_writable()
@@ -353,13 +368,16 @@ def run_sweep(
     report.claimed_elsewhere = len(pending) - len(todo)
     start = time.perf_counter()
     deadline = None if deadline_s is None else start + deadline_s
+    resumable = None if checkpoint_every_s is None else (str(store.partial), checkpoint_every_s)
     try:
         if scheduler is not None:
             outcomes = engines.run_dask(todo, data_root, scheduler, device)
         elif workers > 1:
-            outcomes = engines.run_local_processes(todo, data_root, workers, device, deadline=deadline)
+            outcomes = engines.run_local_processes(todo, data_root, workers, device, deadline=deadline,
+                                                   checkpoints=resumable)
         else:
-            outcomes = engines.run_serial(todo, data_root, progress, device, deadline=deadline)
+            outcomes = engines.run_serial(todo, data_root, progress, device, deadline=deadline,
+                                          checkpoints=resumable)
         desc = f"runs ({report.reused} reused" + (f", {report.claimed_elsewhere} elsewhere)" if
                                                    report.claimed_elsewhere else ")")
         with tqdm(total=len(todo), desc=desc, disable=not progress) as bar:
@@ -369,6 +387,7 @@ def run_sweep(
                                          f"({config.key}): {type(record).__name__}: {record}")
                 else:
                     store.save(record)
+                    store.checkpoint_file(config.key).unlink(missing_ok=True)  # the record supersedes it
                     report.ran += 1
                     bar.set_postfix_str(f"{record['result']['model_name']} seed={record['config']['seed']}")
                 store.release(config.key)

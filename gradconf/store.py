@@ -1,6 +1,7 @@
 """The result store: one compact JSON file per finished run, committed to git, merged from archives.
 
-Layout: ``<store>/runs/<key>.json``. A record is written atomically (temp file + fsync + rename), with
+Layout: ``<store>/runs/<key>.json``; an unfinished run's checkpoint is ``<store>/partial/<key>.pt``
+(:mod:`gradconf.checkpoint`; never committed). A record is written atomically (temp file + fsync + rename), with
 mode 0644, and is *valid* only when it parses, has the record schema and its ``key`` matches its file
 name; anything else (a truncated copy, an empty file, a stray JSON) is reported with its path and never
 counts as a finished run. While a run is computing, its ``<key>.claim`` file (pid, host) keeps a second
@@ -117,9 +118,20 @@ class ResultStore:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(os.path.expanduser(str(path)))
         self.runs = self.path / "runs"
+        self.partial = self.path / "partial"
 
     def file(self, key: str) -> Path:
         return self.runs / f"{key}.json"
+
+    def checkpoint_file(self, key: str) -> Path:
+        """Where the unfinished run ``key`` keeps its training state (:mod:`gradconf.checkpoint`)."""
+        return self.partial / f"{key}.pt"
+
+    def checkpoints(self) -> list[Path]:
+        """The checkpoint files of runs that have no valid record yet, by key."""
+        if not self.partial.is_dir():
+            return []
+        return sorted(p for p in self.partial.glob("*.pt") if not self.has(p.stem))
 
     def check_writable(self) -> None:
         """Raise a one-line error now if records could not be written here (before any compute)."""

@@ -13,10 +13,15 @@ host-side sum), batch orders come from a CPU generator (the same on every device
 draws from a generator on the device. On CUDA, convolutional models run channels_last and ``tf32``
 allows TF32 matmuls for training only; measurements always run in full float32. Runs sharing one GPU
 compute their probe Grams one at a time (:mod:`gradconf.device_share`).
+
+With a :class:`gradconf.checkpoint.Checkpointer`, the whole training state is saved at an epoch's end
+every ``every_s`` seconds, and a run that finds its checkpoint resumes after that epoch: the same
+numbers as a run never stopped (bitwise on a CPU), since every random stream is part of the state.
 """
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -24,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoint import Checkpointer
 from .data import ArrayDataset
 from .device_share import memory_peak
 from .losses import check_loss, per_example_loss
@@ -115,9 +121,15 @@ class MeasureConfig:
 
 @dataclass
 class TrainResult:
+    """Per-epoch records, status and last probe summary; ``resumed_after`` lists the epochs after which
+    the run was resumed from a checkpoint and ``earlier_wall_s`` the seconds spent before the last
+    resumption (both provenance: they never change a number)."""
+
     epochs: list[dict] = field(default_factory=list)
     status: str = "ok"
     probe: dict | None = None
+    resumed_after: list[int] = field(default_factory=list)
+    earlier_wall_s: float = 0.0
 
 
 def lr_at_epoch(config: TrainConfig, epoch: int) -> float:
@@ -228,9 +240,15 @@ def train(
     seed: int,
     progress: bool = True,
     description: str = "",
+    checkpoint: Checkpointer | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place with SGD; return per-epoch records (epoch 0 = at initialisation)."""
+    """Train ``model`` in place with SGD; return per-epoch records (epoch 0 = at initialisation).
+
+    ``checkpoint``: resume from its state when it has one, and save the state there at the end of an
+    epoch once ``checkpoint.every_s`` seconds have passed since the last save (or the start)."""
     from tqdm import tqdm
+
+    started = time.perf_counter()
 
     if len(train_set) < config.batch_size:
         raise ValueError(f"training set ({len(train_set)}) is smaller than one batch ({config.batch_size})")
@@ -264,13 +282,36 @@ def train(
         result.epochs.append(rec)
         return rec
 
+    generators = {"train": train_gen, "augment": augment_gen, "measure": measure_gen}
+
+    def snapshot(epoch: int) -> dict:
+        return {"epoch": epoch, "device_type": dev.type, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generators": {name: g.get_state() for name, g in generators.items()},
+                "epochs": result.epochs, "probe": result.probe, "resumed_after": result.resumed_after,
+                "wall_s": result.earlier_wall_s + time.perf_counter() - started}
+
+    state = checkpoint.load(dev) if checkpoint is not None else None
     model.train()
-    if measure.at_init:
-        with _tf32(False):  # the initial loss is a measurement, in float32 like every later measurement
-            initial = evaluate(model, train_set, config.loss)
-        record(0, config.lr, *initial)
-        model.train()
-    bar = tqdm(range(1, config.epochs + 1), desc=description or "train", disable=not progress, leave=False)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        for name, g in generators.items():
+            g.set_state(state["generators"][name].cpu())
+        result.epochs, result.probe = list(state["epochs"]), state["probe"]
+        result.resumed_after = [*state["resumed_after"], int(state["epoch"])]
+        result.earlier_wall_s = float(state["wall_s"])
+        first_epoch = int(state["epoch"]) + 1
+    else:
+        first_epoch = 1
+        if measure.at_init:
+            with _tf32(False):  # the initial loss is a measurement, in float32 like every later measurement
+                initial = evaluate(model, train_set, config.loss)
+            record(0, config.lr, *initial)
+            model.train()
+    last_save = time.perf_counter()
+    bar = tqdm(range(first_epoch, config.epochs + 1), desc=description or "train", disable=not progress,
+               leave=False, initial=first_epoch - 1, total=config.epochs)
     for epoch in bar:
         lr = lr_at_epoch(config, epoch - 1)
         for group in optimizer.param_groups:
@@ -305,6 +346,9 @@ def train(
         train_loss = float((losses * config.batch_size).sum()) / seen
         rec = record(epoch, lr, train_loss, int(correct) / seen)
         model.train()
+        if checkpoint is not None and epoch < config.epochs and time.perf_counter() - last_save >= checkpoint.every_s:
+            checkpoint.save(snapshot(epoch))
+            last_save = time.perf_counter()
         bar.set_postfix(loss=f"{rec['train_loss']:.3f}", min_cos=f"{rec.get('cos_min', math.nan):.3f}")
     return result
 

@@ -1,0 +1,97 @@
+"""Mid-run checkpoints: a training run stopped between epochs resumes where it stopped.
+
+A run's record is written only when the run finishes (:mod:`gradconf.store`), so without these a run
+cut off by the end of a GPU window or of a session lost all its epochs. Every ``every_s`` seconds, at
+the end of an epoch, :func:`gradconf.train.train` saves the whole training state to
+``<store>/partial/<key>.pt``: the weights and buffers (BatchNorm statistics), the optimiser, the three
+random streams (batch order, augmentation, measurement) and every epoch record so far. Resumed there,
+the run computes the same numbers as one never stopped, bitwise on a CPU (``tests/test_checkpoint.py``).
+
+A checkpoint belongs to its run key (config + :data:`gradconf.experiment.COMPUTE_VERSION`), so code that
+computes other numbers never resumes an older state; it is refused on another kind of device (a run
+trained half on a GPU and half on a CPU would be neither). The file is written under a temporary name
+and renamed, so a process killed while saving leaves the previous checkpoint. It is deleted once the
+run's record is saved. Checkpoints are working files, never committed (``.gitignore``); a GPU window
+carries them between machines (:mod:`gradconf.window`).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+#: Layout version of a checkpoint's dict; a file of another version is refused, never half-read.
+CHECKPOINT_FORMAT = 1
+
+#: Default seconds between two checkpoints of a run (at the first epoch end after that many).
+DEFAULT_EVERY_S = 120.0
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot resume this run; the message names the file and why."""
+
+
+@dataclass(frozen=True)
+class Checkpointer:
+    """Where run ``key`` keeps its training state, and how often (``every_s`` seconds, > 0)."""
+
+    path: Path
+    key: str
+    every_s: float = DEFAULT_EVERY_S
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", Path(self.path))
+        if not self.every_s > 0:
+            raise ValueError(f"every_s must be > 0 seconds, got {self.every_s!r}")
+
+    def load(self, device: torch.device) -> dict[str, Any] | None:
+        """The saved state (tensors on ``device``), or None when there is none; CheckpointError when the
+        file is not a checkpoint of this run on this kind of device."""
+        if not self.path.is_file():
+            return None
+        try:
+            state = torch.load(self.path, map_location=device, weights_only=True)
+        except Exception as err:  # a truncated or foreign file: say which, never resume from it
+            raise CheckpointError(f"{self.path} is not a readable checkpoint ({type(err).__name__}: {err}); "
+                                  "delete it to start the run over") from None
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{self.path} is not a checkpoint of format {CHECKPOINT_FORMAT}; "
+                                  "delete it to start the run over")
+        if state.get("key") != self.key:
+            raise CheckpointError(f"{self.path} holds run {state.get('key')!r}, not {self.key!r}")
+        if state.get("device_type") != device.type:
+            raise CheckpointError(f"{self.path} was saved on {state.get('device_type')}, and this run is on "
+                                  f"{device.type}: resume it there, or delete the file to start over here")
+        return state
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write ``state`` (with this run's key and the format) atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save({**state, "format": CHECKPOINT_FORMAT, "key": self.key}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, self.path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def discard(self) -> None:
+        """Delete the checkpoint (its run's record is saved)."""
+        self.path.unlink(missing_ok=True)
+
+
+def checkpoint_epoch(path: str | os.PathLike) -> int:
+    """The last finished epoch a checkpoint file holds (for listings; loads it on the CPU)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return int(state["epoch"])
+
+
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "Checkpointer", "DEFAULT_EVERY_S", "checkpoint_epoch"]

@@ -1,0 +1,211 @@
+"""Mid-run checkpoints (gradconf.checkpoint): a run stopped between epochs and resumed computes the same
+numbers as a run never stopped, and a checkpoint that does not belong to the run is refused."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from gradconf import checkpoint as checkpoint_module
+from gradconf.checkpoint import CHECKPOINT_FORMAT, CheckpointError, Checkpointer
+from gradconf.data import ArrayDataset
+from gradconf.experiment import RunConfig, run_one, run_sweep
+from gradconf.models import MLPConfig, WRNConfig, build_model
+from gradconf.store import ResultStore
+from gradconf.train import MeasureConfig, TrainConfig, train
+
+EVERY_EPOCH = 1e-9  # seconds: a checkpoint at every epoch's end
+
+
+class Stop(Exception):
+    """Stands for the machine going away right after a checkpoint was written."""
+
+
+class StopAfter(Checkpointer):
+    """A checkpointer that stops the run right after saving the state of epoch ``stop_after``."""
+
+    stop_after: int = 0
+
+    def save(self, state):
+        super().save(state)
+        if state["epoch"] == self.stop_after:
+            raise Stop
+
+
+def stop_after(path, key, epoch):
+    c = StopAfter(path, key, EVERY_EPOCH)
+    object.__setattr__(c, "stop_after", epoch)
+    return c
+
+
+def images(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    return ArrayDataset(torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g), "noise")
+
+
+#: BN (buffers), momentum (optimiser state), augmentation, minibatch pairs and a probe: every stream and
+#: every piece of state a resumed run must restore
+CNN = WRNConfig(depth=10, width=1, base_channels=4, bn=True, skip=True)
+TRAIN = TrainConfig(epochs=5, batch_size=16, lr=0.05, momentum=0.9, augment=True)
+MEASURE = MeasureConfig(n_pairs=2, batch_size=16, probe_size=8, every=2)
+
+
+def fit(checkpoint=None, seed_model=0):
+    model = build_model(CNN, seed=seed_model)
+    result = train(model, images(64, 1), images(32, 2), TRAIN, MEASURE, seed=5, progress=False,
+                   checkpoint=checkpoint)
+    return model, result
+
+
+@pytest.mark.parametrize("stop_epoch", [1, 3])
+def test_a_resumed_run_equals_one_never_stopped(tmp_path, stop_epoch):
+    model_a, a = fit()
+    path = tmp_path / "run.pt"
+    with pytest.raises(Stop):
+        fit(stop_after(path, "k", stop_epoch))
+    assert path.is_file()
+    # other initial weights: the resumed run must take every weight from the checkpoint
+    model_b, b = fit(Checkpointer(path, "k", EVERY_EPOCH), seed_model=1)
+    assert b.epochs == a.epochs
+    assert b.probe == a.probe
+    for (name, pa), pb in zip(model_a.state_dict().items(), model_b.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert b.resumed_after == [stop_epoch]
+    assert a.resumed_after == [] and a.earlier_wall_s == 0.0
+
+
+def test_a_run_resumed_twice_lists_both_resumptions(tmp_path):
+    _, a = fit()
+    path = tmp_path / "run.pt"
+    with pytest.raises(Stop):
+        fit(stop_after(path, "k", 1))
+    with pytest.raises(Stop):
+        fit(stop_after(path, "k", 3))
+    _, b = fit(Checkpointer(path, "k", EVERY_EPOCH))
+    assert b.epochs == a.epochs
+    assert b.resumed_after == [1, 3]
+    assert b.earlier_wall_s > 0
+
+
+def test_no_checkpoint_is_written_before_its_interval(tmp_path):
+    path = tmp_path / "run.pt"
+    fit(Checkpointer(path, "k", every_s=3600))
+    assert not path.exists()
+
+
+def test_no_checkpoint_of_the_last_epoch(tmp_path):
+    saved = []
+
+    class Spy(Checkpointer):
+        def save(self, state):
+            saved.append(state["epoch"])
+
+    fit(Spy(tmp_path / "run.pt", "k", EVERY_EPOCH))
+    assert saved == list(range(1, TRAIN.epochs))  # the record, not a checkpoint, keeps the last epoch
+
+
+def saved_state(path, **changes):
+    state = {"format": CHECKPOINT_FORMAT, "key": "k", "device_type": "cpu", "epoch": 1, **changes}
+    torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"key": "other"}, "holds run 'other'"),
+    ({"device_type": "cuda"}, "saved on cuda"),
+    ({"format": CHECKPOINT_FORMAT + 1}, "not a checkpoint of format"),
+])
+def test_a_checkpoint_of_another_run_device_or_format_is_refused(tmp_path, changes, message):
+    path = saved_state(tmp_path / "run.pt", **changes)
+    with pytest.raises(CheckpointError, match=message):
+        Checkpointer(path, "k").load(torch.device("cpu"))
+
+
+def test_a_truncated_checkpoint_is_refused_with_its_path(tmp_path):
+    path = saved_state(tmp_path / "run.pt")
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        Checkpointer(path, "k").load(torch.device("cpu"))
+
+
+def test_no_file_means_a_fresh_start_and_bad_intervals_are_refused(tmp_path):
+    assert Checkpointer(tmp_path / "none.pt", "k").load(torch.device("cpu")) is None
+    with pytest.raises(ValueError, match="every_s"):
+        Checkpointer(tmp_path / "x.pt", "k", every_s=0)
+
+
+def sphere_config():
+    return RunConfig(dataset="sphere", model=MLPConfig(input_dim=8, width=16, depth=2, output_dim=2),
+                     train=TrainConfig(epochs=4, batch_size=32, lr=0.1),
+                     measure=MeasureConfig(n_pairs=2, batch_size=16, probe_size=16, every=1),
+                     n_train=128, n_test=64, threads=1, seed=3)
+
+
+def test_a_sweep_resumes_an_interrupted_run_and_then_drops_its_checkpoint(tmp_path, monkeypatch):
+    config = sphere_config()
+    expected = run_one(config)
+    store = ResultStore(tmp_path / "store")
+    plain_save = Checkpointer.save
+
+    def save_then_die(self, state):
+        plain_save(self, state)
+        if state["epoch"] == 2:
+            raise Stop
+
+    monkeypatch.setattr(checkpoint_module.Checkpointer, "save", save_then_die)
+    with pytest.raises(Exception, match="Stop"):
+        run_sweep([config], store, progress=False, checkpoint_every_s=EVERY_EPOCH)
+    assert not store.has(config.key)
+    assert store.checkpoints() == [store.checkpoint_file(config.key)]
+    monkeypatch.setattr(checkpoint_module.Checkpointer, "save", plain_save)
+    report = run_sweep([config], store, progress=False, checkpoint_every_s=EVERY_EPOCH)
+    assert report.ran == 1
+    record = store.load(config.key)
+    assert record["result"] == expected["result"]
+    assert record["provenance"]["resumed_after_epochs"] == [2]
+    assert not store.checkpoint_file(config.key).exists()
+    assert store.checkpoints() == []
+
+
+def test_without_checkpoints_a_sweep_writes_none(tmp_path):
+    store = ResultStore(tmp_path / "store")
+    run_sweep([sphere_config()], store, progress=False, checkpoint_every_s=None)
+    assert not store.partial.exists()
+    with pytest.raises(ValueError, match="checkpoint_every_s"):
+        run_sweep([sphere_config()], store, progress=False, checkpoint_every_s=-1)
+
+
+def test_a_finished_runs_leftover_checkpoint_is_not_listed(tmp_path):
+    config = sphere_config()
+    store = ResultStore(tmp_path / "store")
+    store.save(run_one(config))
+    store.partial.mkdir(parents=True)
+    store.checkpoint_file(config.key).write_bytes(b"x")
+    store.checkpoint_file("0" * 20).write_bytes(b"x")
+    assert [p.stem for p in store.checkpoints()] == ["0" * 20]
+    assert json.loads(store.file(config.key).read_text())["key"] == config.key
+
+
+def test_worker_processes_resume_from_the_stores_checkpoints(tmp_path, monkeypatch):
+    config = sphere_config()
+    expected = run_one(config)
+    store = ResultStore(tmp_path / "store")
+    plain_save = Checkpointer.save
+
+    def save_then_die(self, state):
+        plain_save(self, state)
+        if state["epoch"] == 1:
+            raise Stop
+
+    monkeypatch.setattr(checkpoint_module.Checkpointer, "save", save_then_die)
+    with pytest.raises(Exception, match="Stop"):
+        run_sweep([config], store, progress=False, checkpoint_every_s=EVERY_EPOCH)
+    monkeypatch.setattr(checkpoint_module.Checkpointer, "save", plain_save)
+    other = RunConfig.from_dict({**config.to_dict(), "seed": 4})
+    run_sweep([config, other], store, progress=False, workers=2, checkpoint_every_s=3600)
+    record = store.load(config.key)
+    assert record["result"] == expected["result"]
+    assert record["provenance"]["resumed_after_epochs"] == [1]
+    assert store.load(other.key)["provenance"]["resumed_after_epochs"] == []
+    assert store.checkpoints() == [] and not store.checkpoint_file(config.key).exists()
