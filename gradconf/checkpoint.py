@@ -20,7 +20,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -88,9 +88,9 @@ class Checkpointer:
         self.path.unlink(missing_ok=True)
 
 
-def checkpoint_epoch(path: str | os.PathLike) -> int:
-    """The last finished epoch a checkpoint file holds (for listings; loads it on the CPU)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+def checkpoint_epoch(source: str | os.PathLike | BinaryIO) -> int:
+    """The last finished epoch a checkpoint (a file, or its bytes as a stream) holds; loads it on the CPU."""
+    state = torch.load(source, map_location="cpu", weights_only=True)
     return int(state["epoch"])
 
 

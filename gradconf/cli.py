@@ -79,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--export", metavar="ARCHIVE",
                        help="write the runs this call computed to ARCHIVE (.tar.gz) at the end")
     p_merge = sub.add_parser("merge", help="add the valid run records of archives or store folders to a store")
-    p_merge.add_argument("sources", nargs="+", metavar="ARCHIVE_OR_FOLDER")
+    p_merge.add_argument("sources", nargs="*", metavar="ARCHIVE_OR_FOLDER")
+    p_merge.add_argument("--partial", metavar="PREFIX",
+                         help="also the checkpoints of unfinished runs in the parts PREFIX.00, PREFIX.01, ... "
+                              "(window collect --partial-out), if there are any, into STORE/partial")
     p_merge.add_argument("--into", required=True, help="the store to add them to, e.g. results/gpu")
     _window_parser(sub)
     p_dl = sub.add_parser("download", help="download and verify a dataset (needs internet)")
@@ -117,6 +120,9 @@ def _window_parser(sub: Any) -> None:
     stage.add_argument("--into", default=".gpu", help="git-ignored folder of the repository (default: .gpu)")
     stage.add_argument("--data-root", help="where the verified files are (default: $GRADCONF_DATA)")
     stage.add_argument("--limit-mib", type=float, default=64, help="what one call may send (default: 64)")
+    stage.add_argument("--checkpoints-from", metavar="STORE",
+                       help="also plan the checkpoints of STORE's unfinished runs (e.g. results/gpu, whose "
+                            "partial/ is git-ignored), carried in the first calls")
     receive = w.add_parser("receive", help="there: verify carried dataset files and move them into the data root")
     receive.add_argument("source", nargs="?", default=".gpu", help="the carried folder (default: .gpu)")
     receive.add_argument("--data-root", required=True, help="where the driver reads data, outside the tree")
@@ -138,6 +144,12 @@ def _window_parser(sub: Any) -> None:
     collect.add_argument("--out", required=True, help="archive to write, e.g. $OUT/new-runs.tar.gz")
     collect.add_argument("--wait", type=float, default=0.0,
                          help="seconds to wait (less if the driver ends, or still waits for data after 30 s)")
+    collect.add_argument("--partial-out", metavar="PREFIX",
+                         help="at the end, also export the checkpoints of unfinished runs as PREFIX.00, PREFIX.01, "
+                              "... (each under 16 MiB), e.g. $OUT/partial.tar")
+    collect.add_argument("--partial-budget-mib", type=float, default=48, metavar="MIB",
+                         help="what those parts may take together (default 48 of the 64 MiB a call returns; "
+                              "the most advanced runs first)")
     collect.add_argument("--export-every", type=float, default=60.0, metavar="S",
                          help="re-export the archive every S seconds while waiting (default 60), so a call cut "
                               "short still hands home what finished")
@@ -161,11 +173,23 @@ def _window(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.into} is not ignored by git: it would travel with the tree in every call "
                              "(add it to .gitignore)")
         staged = window.stage(args.dataset, data_root(args.data_root), into)
+        checkpoints = []
+        if args.checkpoints_from:
+            from .store import ResultStore
+
+            store = ResultStore(args.checkpoints_from)
+            checkpoints = [p.resolve() for p in store.checkpoints()]
+            if checkpoints and repo not in store.partial.resolve().parents:
+                raise UsageError(f"{store.partial} is outside the repository {repo}: a call carries only its paths")
+            if checkpoints and not window.git_ignored(repo, store.partial.resolve()):
+                raise UsageError(f"{store.partial} is not ignored by git: add it to .gitignore")
         tree = window.tree_bytes(repo)
-        calls = window.carry_plan(staged, tree, int(args.limit_mib * 2**20))
-        print(f"staged {len(staged)} verified file(s) of {args.dataset} under {into}; the tree of {repo} sends "
-              f"{tree / 2**20:.1f} MiB per call, so they travel in {len(calls)} call(s) (carry paths are "
-              "relative to the repository root; stage again before a window, as the tree grows):")
+        calls = window.carry_plan(staged, tree, int(args.limit_mib * 2**20), first=checkpoints)
+        print(f"staged {len(staged)} verified file(s) of {args.dataset} under {into}"
+              + (f", and {len(checkpoints)} checkpoint(s) of unfinished runs in {args.checkpoints_from}, which "
+                 "travel first" if args.checkpoints_from else "")
+              + f"; the tree of {repo} sends {tree / 2**20:.1f} MiB per call, so they travel in {len(calls)} call(s) "
+              "(carry paths are relative to the repository root; stage again before a window, as the tree grows):")
         for i, files in enumerate(calls, 1):
             size = sum(f.stat().st_size for f in files) / 2**20
             print(f"  call {i} ({size:.1f} MiB): carry {json.dumps(sorted(str(f.relative_to(repo)) for f in files))}")
@@ -207,7 +231,8 @@ def _window(args: argparse.Namespace) -> int:
         return 0
     if cmd == "collect":
         report = window.collect(args.store, args.out, workdir=args.workdir, committed=args.committed,
-                                wait_s=args.wait, export_every_s=args.export_every)
+                                wait_s=args.wait, export_every_s=args.export_every, partial_out=args.partial_out,
+                                partial_budget_bytes=int(args.partial_budget_mib * 2**20))
         print(report)
         return 1 if report.state.startswith(("failed", "gone")) else 0
     return window.drive(args.workdir)
@@ -219,9 +244,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "window":
         return _window(args)
     if args.command == "merge":
-        from .store import merge_archives
+        from .store import checkpoint_parts, merge_archives
 
-        report = merge_archives(args.sources, args.into)
+        sources = list(args.sources)
+        if args.partial:
+            parts = checkpoint_parts(args.partial)
+            print(f"{len(parts)} checkpoint part(s) at {args.partial}.NN")
+            sources += parts
+        if not sources:
+            raise UsageError("nothing to merge: give archives or folders, or --partial with parts there")
+        report = merge_archives(sources, args.into)
         print(f"merged into {args.into}: {report}")
         return 1 if report.rejected else 0
 

@@ -10,12 +10,18 @@ driver on the same store from computing it twice; a claim whose process is gone 
 Archives carry records between machines (a GPU window, a cluster): :meth:`ResultStore.export` packs
 records into one ``.tar.gz``; :func:`merge_archives` adds the valid records of archives or folders to a
 store, refusing none silently: it reports what it added, what it already had, and what it rejected.
+Checkpoints of unfinished runs travel too (:meth:`ResultStore.export_checkpoints`): one uncompressed tar
+cut into numbered parts (``NAME.00``, ``NAME.01``, ...) small enough for a transfer limit; given every
+part, :func:`merge_archives` puts each checkpoint into the store's ``partial/`` unless the store has the
+run's record or a checkpoint of a later epoch.
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
+import re
 import socket
 import tarfile
 import tempfile
@@ -100,14 +106,21 @@ def _process_alive(pid: int) -> bool:
 
 @dataclass
 class MergeReport:
-    """What :func:`merge_archives` did: keys added, keys already present, and rejected files with why."""
+    """What :func:`merge_archives` did: keys added, keys already present, and rejected files with why;
+    checkpoints added (or replaced by a later epoch's) and kept out (finished run, or an epoch no later
+    than the store's own)."""
 
     added: list[str] = field(default_factory=list)
     present: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    checkpoints_added: list[str] = field(default_factory=list)
+    checkpoints_kept_out: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [f"added {len(self.added)}, already present {len(self.present)}, rejected {len(self.rejected)}"]
+        if self.checkpoints_added or self.checkpoints_kept_out:
+            lines.append(f"checkpoints of unfinished runs: added {len(self.checkpoints_added)}, kept out "
+                         f"{len(self.checkpoints_kept_out)} (run finished, or the store's is as recent)")
         lines += [f"  rejected: {r}" for r in self.rejected]
         return "\n".join(lines)
 
@@ -218,6 +231,73 @@ class ResultStore:
             raise KeyError(f"{len(missing)} of {len(configs)} runs are not in {self.path} (first: {missing[0]})")
         return [self.load(c.key) for c in configs]
 
+    def export_checkpoints(self, prefix: str | os.PathLike, *, budget_bytes: int,
+                           part_bytes: int = 15 * 2**20) -> tuple[list[str], list[str]]:
+        """Pack the checkpoints of unfinished runs into one tar cut into parts ``<prefix>.00``, ``.01``, ...
+        of at most ``part_bytes`` each, taking the most advanced runs first while the tar stays within
+        ``budget_bytes``; returns (keys packed, keys left out). Every part is written under a temporary
+        name and renamed once all are written; parts of an earlier export with that prefix are removed."""
+        from .checkpoint import checkpoint_epoch
+
+        prefix = Path(prefix)
+        prefix.parent.mkdir(parents=True, exist_ok=True)
+        snapshots = []
+        for path in self.checkpoints():
+            try:  # read once: a run may replace its checkpoint, or finish and delete it, meanwhile
+                data = path.read_bytes()
+                snapshots.append((-checkpoint_epoch(io.BytesIO(data)), path.name, data))
+            except FileNotFoundError:
+                continue
+        packed: list[str] = []
+        left: list[str] = []
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for _, name, data in sorted(snapshots):  # the most advanced runs first
+                # a tar member costs its size rounded up to 512-byte blocks plus a header block
+                cost = -(-len(data) // 512) * 512 + 512
+                if buffer.tell() + cost + tarfile.RECORDSIZE > budget_bytes:  # the end blocks and padding
+                    left.append(Path(name).stem)
+                    continue
+                info = tarfile.TarInfo(f"partial/{name}")
+                info.size, info.mode = len(data), 0o644
+                tar.addfile(info, io.BytesIO(data))
+                packed.append(Path(name).stem)
+        for old in _parts(prefix):
+            old.unlink()
+        if not packed:
+            return packed, left
+        data = buffer.getvalue()
+        pieces = [data[i:i + part_bytes] for i in range(0, len(data), part_bytes)]
+        tmps = []
+        for i, piece in enumerate(pieces):
+            tmp = prefix.with_name(f".{prefix.name}.{i:02d}.part")
+            tmp.write_bytes(piece)
+            tmps.append(tmp)
+        for i, tmp in enumerate(tmps):
+            os.replace(tmp, prefix.with_name(f"{prefix.name}.{i:02d}"))
+        return packed, left
+
+    def add_checkpoint(self, key: str, data: bytes, where: str) -> bool:
+        """Store the checkpoint ``data`` of run ``key`` unless the run is finished here or the store holds
+        a checkpoint of the same or a later epoch; returns whether it was stored. InvalidRecordError when
+        ``data`` is not a checkpoint of run ``key``."""
+        import torch
+
+        from .checkpoint import CHECKPOINT_FORMAT, checkpoint_epoch
+
+        try:
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise InvalidRecordError(f"{where}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or state.get("key") != key:
+            raise InvalidRecordError(f"{where}: not a checkpoint of format {CHECKPOINT_FORMAT} of run {key}")
+        mine = self.checkpoint_file(key)
+        if self.has(key) or (mine.is_file() and checkpoint_epoch(mine) >= int(state["epoch"])):
+            return False
+        self.partial.mkdir(parents=True, exist_ok=True)
+        _write_atomic(mine, data)
+        return True
+
     def export(self, archive: str | os.PathLike, keys: Iterable[str] | None = None) -> int:
         """Pack the records of ``keys`` (default: all) into ``archive`` (.tar.gz); returns how many."""
         keys = self.keys() if keys is None else list(keys)
@@ -243,19 +323,69 @@ def _archive_members(source: Path) -> Iterator[tuple[str, str, bytes]]:
                 yield f"{source}:{member.name}", Path(member.name).stem, data.read() if data else b""
 
 
+_PART = re.compile(r"^(?P<stem>.+)\.(?P<index>\d{2})$")
+
+
+def _parts(prefix: Path) -> list[Path]:
+    """The parts ``<prefix>.NN`` that exist, in order."""
+    if not prefix.parent.is_dir():
+        return []
+    found = [p for p in prefix.parent.iterdir() if (m := _PART.match(p.name)) and m["stem"] == prefix.name]
+    return sorted(found)
+
+
+def checkpoint_parts(prefix: str | os.PathLike) -> list[Path]:
+    """The parts ``<prefix>.00``, ``<prefix>.01``, ... of a checkpoint export that exist, in order."""
+    return _parts(Path(prefix))
+
+
+def _checkpoint_members(sources: list[Path], report: MergeReport) -> Iterator[tuple[str, str, bytes]]:
+    """(where, key, bytes) of every checkpoint in store folders (their ``partial/``) and in groups of
+    parts ``NAME.NN`` (joined in order; a group missing a part is rejected whole)."""
+    groups: dict[Path, list[Path]] = {}
+    for source in sources:
+        if source.is_dir():
+            for path in sorted((source / "partial").glob("*.pt")):
+                yield str(path), path.stem, path.read_bytes()
+        elif m := _PART.match(source.name):
+            groups.setdefault(source.with_name(m["stem"]), []).append(source)
+    for prefix, parts in groups.items():
+        indices = sorted(int(_PART.match(p.name)["index"]) for p in parts)
+        if indices != list(range(len(indices))):
+            report.rejected.append(f"{prefix}.NN: parts {indices} given, not 00 to {len(indices) - 1:02d} "
+                                   "without a gap; no checkpoint of it was merged")
+            continue
+        data = b"".join(p.read_bytes() for p in sorted(parts))
+        try:
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                members = [(m.name, tar.extractfile(m).read()) for m in tar if m.isfile() and m.name.endswith(".pt")]
+        except (tarfile.TarError, EOFError, OSError) as err:  # a lost last part reads as a truncated tar
+            report.rejected.append(f"{prefix}.NN: unreadable ({type(err).__name__}: {err}); is a part missing?")
+            continue
+        for name, blob in members:
+            yield f"{prefix}.NN:{name}", Path(name).stem, blob
+
+
 def merge_archives(sources: Iterable[str | os.PathLike], store: ResultStore | str | os.PathLike) -> MergeReport:
-    """Add every valid record of ``sources`` (``.tar.gz`` archives or store folders) to ``store``.
+    """Add every valid record of ``sources`` (``.tar.gz`` archives or store folders) to ``store``, and
+    every checkpoint of an unfinished run (a folder's ``partial/``, or all parts ``NAME.00``, ``NAME.01``,
+    ... of :meth:`ResultStore.export_checkpoints`) to its ``partial/``.
 
     A record already in the store is left as it is (same key = same config and compute version); an
     invalid file is rejected with its reason, and a valid store file is never overwritten by it. An
     archive that breaks off (a truncated copy) gives the records before the break and one rejection.
+    A checkpoint goes in only if the store has neither the run's record nor a checkpoint of the same or
+    a later epoch; checkpoints are merged after the records.
     """
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     report = MergeReport()
+    sources = [Path(s) for s in sources]
     for source in sources:
-        source = Path(source)
         if not source.exists():
             raise FileNotFoundError(f"nothing to merge at {source}")
+    for source in sources:
+        if _PART.match(source.name) and not source.is_dir():
+            continue  # a part of a checkpoint tar: below
         read = 0
         try:
             for where, key, data in _archive_members(source):
@@ -273,6 +403,13 @@ def merge_archives(sources: Iterable[str | os.PathLike], store: ResultStore | st
         except (tarfile.TarError, EOFError, OSError) as err:  # a truncated or corrupt archive
             report.rejected.append(f"{source}: unreadable after {read} member(s), which were merged "
                                    f"({type(err).__name__}: {err})")
+    for where, key, data in _checkpoint_members(sources, report):
+        try:
+            added = store.add_checkpoint(key, data, where)
+        except InvalidRecordError as err:
+            report.rejected.append(str(err))
+            continue
+        (report.checkpoints_added if added else report.checkpoints_kept_out).append(key)
     return report
 
 
@@ -281,5 +418,5 @@ def read_archive(archive: str | os.PathLike) -> list[dict[str, Any]]:
     return [parse_record(data, where, key) for where, key, data in _archive_members(Path(archive))]
 
 
-__all__ = ["InvalidRecordError", "MergeReport", "ResultStore", "check_record", "merge_archives", "parse_record",
-           "read_archive", "round_floats"]
+__all__ = ["InvalidRecordError", "MergeReport", "ResultStore", "check_record", "checkpoint_parts", "merge_archives",
+           "parse_record", "read_archive", "round_floats"]

@@ -22,8 +22,13 @@ across calls instead, and each call only hands new records home:
   (:func:`collect`; it stops waiting early while the driver still waits for data). Back home:
   ``gradconf merge ARCHIVE --into results/gpu``, then commit.
 
-Runs under way when the machine goes back are lost (records are written only when a run finishes);
-everything finished is in the archive of the last ``collect``.
+Runs under way keep their training state in the window store's ``partial/`` (:mod:`gradconf.checkpoint`,
+every two minutes). ``collect --partial-out`` hands those checkpoints home at the end of its wait, in
+numbered parts under the transfer's per-file limit; ``gradconf merge`` puts them into
+``results/gpu/partial/`` (git-ignored), ``stage --checkpoints-from results/gpu`` plans them into the next
+window's first calls, and that window's driver resumes each run where it stopped (it merges the
+committed store again once the data are complete). A call that the machine cuts short hands home its
+records but no checkpoints: the epochs since the last checkpoint that came home are computed again.
 """
 from __future__ import annotations
 
@@ -100,13 +105,20 @@ def tree_bytes(repo: str | os.PathLike) -> int:
     return total
 
 
-def carry_plan(files: Iterable[str | os.PathLike], tree: int, limit: int = CALL_LIMIT_BYTES) -> list[list[Path]]:
+def carry_plan(files: Iterable[str | os.PathLike], tree: int, limit: int = CALL_LIMIT_BYTES,
+               first: Iterable[str | os.PathLike] = ()) -> list[list[Path]]:
     """Files grouped into calls, largest first into the first call with room, so that each call's
-    tree (``tree`` bytes) plus its files stays within ``limit``; ValueError naming a file that fits no call."""
+    tree (``tree`` bytes) plus its files stays within ``limit``; ValueError naming a file that fits no call.
+    The files of ``first`` (checkpoints, which the driver must find when it starts computing) are placed
+    before all others, so they travel in the earliest calls."""
     room = limit - tree
     calls: list[list[Path]] = []
     free: list[int] = []
-    for path in sorted((Path(f) for f in files), key=lambda p: (-p.stat().st_size, str(p))):
+
+    def by_size(group: Iterable[str | os.PathLike]) -> list[Path]:
+        return sorted((Path(f) for f in group), key=lambda p: (-p.stat().st_size, str(p)))
+
+    for path in [*by_size(first), *by_size(files)]:
         size = path.stat().st_size
         if size > room:
             raise ValueError(f"{path} ({size / 2**20:.1f} MiB) cannot travel in one call: the tree takes "
@@ -375,6 +387,8 @@ def _drive_locked(workdir: Path, poll_s: float) -> int:
         datasets = {c.dataset for s in spec.sweeps for c in sweep_configs(s, spec.preset)}
         _write_status(workdir, state="waiting for data")
         wait_for_data(datasets, spec.data_root, poll_s=poll_s, log=log)
+        if spec.seed_from and Path(spec.seed_from).exists():  # checkpoints carried while the data came
+            log(f"merged {spec.seed_from} again: {merge_archives([spec.seed_from], spec.store)}")
         failed = []
         for sweep in spec.sweeps:
             _write_status(workdir, state=f"running {sweep}")
@@ -407,6 +421,8 @@ class Collected:
     finished_in_store: int
     state: str
     waited_s: float
+    checkpoints: list[str] | None = None
+    checkpoints_left: list[str] | None = None
 
     def __str__(self) -> str:
         where = f" to {self.archive}" if self.archive else ""
@@ -416,16 +432,23 @@ class Collected:
                  f"exported {self.exported} record(s) the committed store lacks{where} "
                  f"({self.finished_in_store} in the window's store)"]
         if self.claimed:
-            lines.append(f"{self.claimed} run(s) claimed by the driver (queued or under way; lost if the machine "
-                         "goes back before they finish)")
+            lines.append(f"{self.claimed} run(s) claimed by the driver (queued or under way; resumed from their "
+                         "checkpoints when those come home, else computed again)")
+        if self.checkpoints is not None:
+            lines.append(f"exported the checkpoints of {len(self.checkpoints)} unfinished run(s)"
+                         + (f"; {len(self.checkpoints_left)} left out for room: {', '.join(self.checkpoints_left)}"
+                            if self.checkpoints_left else ""))
         return "\n".join(lines)
 
 
 def collect(store: str | os.PathLike, archive: str | os.PathLike, *, workdir: str | os.PathLike,
             committed: str | os.PathLike | None = None, wait_s: float = 0.0, poll_s: float = 5.0,
-            export_every_s: float = 60.0, data_grace_s: float = 30.0) -> Collected:
+            export_every_s: float = 60.0, data_grace_s: float = 30.0, partial_out: str | os.PathLike | None = None,
+            partial_budget_bytes: int = 48 * 2**20) -> Collected:
     """Wait up to ``wait_s`` (less when the driver ends first), exporting every record in ``store`` that
     ``committed`` lacks into ``archive`` every ``export_every_s`` while waiting and once at the end.
+    With ``partial_out``, the checkpoints of the store's unfinished runs are exported at the end too, as
+    parts ``<partial_out>.NN`` within ``partial_budget_bytes`` (:meth:`ResultStore.export_checkpoints`).
 
     The archive is cumulative and each export is written under a temporary name and renamed, so a call
     killed at any moment (a borrowed machine cuts a call short when its time runs out) leaves the latest
@@ -461,6 +484,9 @@ def collect(store: str | os.PathLike, archive: str | os.PathLike, *, workdir: st
             last_export = time.monotonic()
     waited = time.monotonic() - start
     export_new()
+    packed = left = None
+    if partial_out is not None:
+        packed, left = window.export_checkpoints(partial_out, budget_bytes=partial_budget_bytes)
     alive = driver_alive(workdir)
     claimed = len(list(window.runs.glob("*.claim"))) if window.runs.is_dir() and alive else 0
     status = read_status(workdir) or {}
@@ -469,7 +495,8 @@ def collect(store: str | os.PathLike, archive: str | os.PathLike, *, workdir: st
         state = f"gone (last state: {status.get('state')})"
     if status.get("error"):
         state += f" ({status['error']})"
-    return Collected(len(exported), str(archive) if exported else None, claimed, len(window.keys()), state, waited)
+    return Collected(len(exported), str(archive) if exported else None, claimed, len(window.keys()), state, waited,
+                     packed, left)
 
 
 __all__ = ["CALL_LIMIT_BYTES", "Collected", "CorruptPieceError", "DriverSpec", "Received",

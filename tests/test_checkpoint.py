@@ -3,6 +3,7 @@ numbers as a run never stopped, and a checkpoint that does not belong to the run
 from __future__ import annotations
 
 import json
+import tarfile
 
 import pytest
 import torch
@@ -209,3 +210,106 @@ def test_worker_processes_resume_from_the_stores_checkpoints(tmp_path, monkeypat
     assert record["provenance"]["resumed_after_epochs"] == [1]
     assert store.load(other.key)["provenance"]["resumed_after_epochs"] == []
     assert store.checkpoints() == [] and not store.checkpoint_file(config.key).exists()
+
+
+# --- checkpoints travel: export in parts, merge home ---------------------------------------------------
+
+def interrupted(store, stops):
+    """Unfinished runs in ``store``: config seed -> the epoch after which its run stopped."""
+    configs = {}
+    plain_save = Checkpointer.save
+    for seed, epoch in stops.items():
+        config = RunConfig.from_dict({**sphere_config().to_dict(), "seed": seed})
+
+        def save_then_die(self, state, epoch=epoch):
+            plain_save(self, state)
+            if state["epoch"] == epoch:
+                raise Stop
+
+        Checkpointer.save = save_then_die
+        try:
+            with pytest.raises(Exception, match="Stop"):
+                run_sweep([config], store, progress=False, checkpoint_every_s=EVERY_EPOCH)
+        finally:
+            Checkpointer.save = plain_save
+        configs[seed] = config
+    return configs
+
+
+def test_checkpoints_travel_in_parts_and_merge_byte_for_byte(tmp_path):
+    from gradconf.store import checkpoint_parts, merge_archives
+
+    there = ResultStore(tmp_path / "there")
+    configs = interrupted(there, {1: 1, 2: 3, 3: 2})
+    size = there.checkpoint_file(configs[1].key).stat().st_size
+    packed, left = there.export_checkpoints(tmp_path / "out" / "partial.tar", budget_bytes=10 * size,
+                                            part_bytes=size // 2)
+    assert packed == [configs[2].key, configs[3].key, configs[1].key] and left == []  # most advanced first
+    parts = checkpoint_parts(tmp_path / "out" / "partial.tar")
+    assert len(parts) >= 6 and all(p.stat().st_size <= size // 2 for p in parts)
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary file left
+
+    home = ResultStore(tmp_path / "home")
+    report = merge_archives(parts, home)
+    assert sorted(report.checkpoints_added) == sorted(packed) and not report.rejected
+    for config in configs.values():
+        assert home.checkpoint_file(config.key).read_bytes() == there.checkpoint_file(config.key).read_bytes()
+    again = merge_archives(parts, home)  # the same epochs again: kept out
+    assert again.checkpoints_added == [] and len(again.checkpoints_kept_out) == 3
+    # and a resumed run at home finishes with the numbers of one never stopped
+    run_sweep([configs[2]], home, progress=False)
+    assert home.load(configs[2].key)["result"] == run_one(configs[2])["result"]
+    assert home.load(configs[2].key)["provenance"]["resumed_after_epochs"] == [3]
+
+
+def test_a_missing_part_merges_no_checkpoint_and_says_so(tmp_path):
+    from gradconf.store import checkpoint_parts, merge_archives
+
+    there = ResultStore(tmp_path / "there")
+    configs = interrupted(there, {1: 1, 2: 2})
+    size = there.checkpoint_file(configs[1].key).stat().st_size
+    there.export_checkpoints(tmp_path / "p.tar", budget_bytes=10 * size, part_bytes=size // 2)
+    parts = checkpoint_parts(tmp_path / "p.tar")
+    for gone in (parts[1], parts[-1]):  # a gap, or a lost last part (a truncated tar)
+        home = ResultStore(tmp_path / f"home-{gone.name}")
+        report = merge_archives([p for p in parts if p != gone], home)
+        assert report.checkpoints_added == [] and len(report.rejected) == 1, report
+        assert ("without a gap" if gone == parts[1] else "is a part missing") in report.rejected[0]
+        assert not home.partial.exists() or not list(home.partial.iterdir())
+
+
+def test_the_budget_keeps_the_most_advanced_runs_and_names_the_rest(tmp_path):
+    there = ResultStore(tmp_path / "there")
+    configs = interrupted(there, {1: 1, 2: 3, 3: 2})
+    size = there.checkpoint_file(configs[1].key).stat().st_size
+    two = sum(there.checkpoint_file(configs[s].key).stat().st_size for s in (2, 3)) + 4 * 512 + tarfile.RECORDSIZE
+    packed, left = there.export_checkpoints(tmp_path / "p.tar", budget_bytes=two)
+    assert packed == [configs[2].key, configs[3].key] and left == [configs[1].key]
+    from gradconf.store import checkpoint_parts
+    assert sum(p.stat().st_size for p in checkpoint_parts(tmp_path / "p.tar")) <= two
+    # an export with nothing to pack removes the parts of the previous one
+    for config in configs.values():
+        there.checkpoint_file(config.key).unlink()
+    assert there.export_checkpoints(tmp_path / "p.tar", budget_bytes=10 * size) == ([], [])
+    from gradconf.store import checkpoint_parts
+    assert checkpoint_parts(tmp_path / "p.tar") == []
+
+
+def test_merge_keeps_a_later_checkpoint_and_drops_those_of_finished_runs(tmp_path):
+    from gradconf.store import merge_archives
+
+    early, late = ResultStore(tmp_path / "early"), ResultStore(tmp_path / "late")
+    config = interrupted(early, {1: 1})[1]
+    interrupted(late, {1: 3})
+    report = merge_archives([early.path], late)  # a store folder's partial/ merges too
+    assert report.checkpoints_kept_out == [config.key]
+    assert Checkpointer(late.checkpoint_file(config.key), config.key).load(torch.device("cpu"))["epoch"] == 3
+    report = merge_archives([late.path], early)
+    assert report.checkpoints_added == [config.key]
+    finished = ResultStore(tmp_path / "finished")
+    finished.save(run_one(config))
+    report = merge_archives([late.path], finished)
+    assert report.checkpoints_kept_out == [config.key] and not finished.checkpoint_file(config.key).exists()
+    (early.partial / f"{'0' * 20}.pt").write_bytes(b"not a checkpoint")
+    report = merge_archives([early.path], ResultStore(tmp_path / "x"))
+    assert any("not a readable checkpoint" in r for r in report.rejected)

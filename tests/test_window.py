@@ -412,15 +412,112 @@ def test_every_gradconf_command_in_the_readme_and_the_introduction_parses(monkey
 
     seen = []
     monkeypatch.setattr(cli, "_dispatch", lambda args: seen.append(args) or 0)
-    shell = {"$W": "/w", '"$OUT/': "'/out/", "$((540 - SECONDS))": "500", "$K": "4", "FILES_AT": "/files"}
+    import re
+
+    shell = {"$W": "/w", "$((540 - SECONDS))": "500", "$K": "4", "FILES_AT": "/files"}
     commands = _readme_commands()
     assert len(commands) >= 15 and any(c.startswith("window collect") for c in commands)
     for command in commands:
         for name, value in shell.items():
             command = command.replace(name, value)
-        argv = shlex.split(command.replace('.tar.gz"', ".tar.gz'"))
+        argv = shlex.split(re.sub(r'"\$OUT/([^"]*)"', r"/out/\1", command))
         try:
             assert cli.main(argv) == 0, command
         except SystemExit as exit_:  # argparse refused it
             raise AssertionError(f"README command does not parse: gradconf {command}") from exit_
     assert len(seen) == len(commands)
+
+
+# --- checkpoints of unfinished runs travel both ways ---------------------------------------------------
+
+def _checkpoint_store(store: Path, seeds: dict[int, int]) -> list[str]:
+    """Unfinished sphere runs in ``store`` (seed -> the epoch after which each stopped); their keys."""
+    from test_checkpoint import interrupted
+
+    from gradconf.store import ResultStore
+
+    return [c.key for c in interrupted(ResultStore(store), seeds).values()]
+
+
+def test_carry_plan_sends_checkpoints_in_the_first_calls(tmp_path):
+    for name, kib in {"d1": 30, "d2": 30, "d3": 30, "c1": 10, "c2": 25}.items():
+        (tmp_path / name).write_bytes(b"x" * kib * 1024)
+    data = [tmp_path / n for n in ("d1", "d2", "d3")]
+    calls = window.carry_plan(data, 20 * 1024, 64 * 1024, first=[tmp_path / "c1", tmp_path / "c2"])
+    names = [[p.name for p in call] for call in calls]
+    assert names[0][:2] == ["c2", "c1"] and sum(len(c) for c in names) == 5
+    assert all(20 * 1024 + sum(p.stat().st_size for p in call) <= 64 * 1024 for call in calls)
+
+
+def test_collect_hands_home_the_checkpoints_of_unfinished_runs(tmp_path, monkeypatch):
+    from gradconf.store import checkpoint_parts, merge_archives
+
+    store, out = tmp_path / "store", tmp_path / "out"
+    keys = _checkpoint_store(store, {1: 2, 2: 1})
+    monkeypatch.setattr(window, "driver_alive", lambda _wd: False)
+    monkeypatch.setattr(window, "read_status", lambda _wd: {"state": "done"})
+    got = window.collect(store, out / "new-runs.tar.gz", workdir=tmp_path / "wd", partial_out=out / "partial.tar")
+    assert got.checkpoints == keys and got.checkpoints_left == []
+    assert "checkpoints of 2 unfinished run(s)" in str(got)
+    report = merge_archives(checkpoint_parts(out / "partial.tar"), tmp_path / "home")
+    assert sorted(report.checkpoints_added) == sorted(keys)
+    got = window.collect(store, out / "new-runs.tar.gz", workdir=tmp_path / "wd", partial_out=out / "partial.tar",
+                         partial_budget_bytes=1024)
+    assert got.checkpoints == [] and got.checkpoints_left == keys and "left out for room" in str(got)
+
+
+def test_merge_cli_takes_checkpoint_parts_and_says_when_there_are_none(tmp_path):
+    from gradconf.store import ResultStore
+
+    keys = _checkpoint_store(tmp_path / "there", {1: 1})
+    ResultStore(tmp_path / "there").export_checkpoints(tmp_path / "partial.tar", budget_bytes=2**24)
+    got = _gradconf("merge", "--partial", str(tmp_path / "partial.tar"), "--into", str(tmp_path / "home"))
+    assert got.returncode == 0, got.stderr
+    assert "1 checkpoint part(s)" in got.stdout and "checkpoints of unfinished runs: added 1" in got.stdout
+    assert ResultStore(tmp_path / "home").checkpoint_file(keys[0]).is_file()
+    got = _gradconf("merge", "--partial", str(tmp_path / "none.tar"), "--into", str(tmp_path / "home"))
+    assert got.returncode == 2 and "nothing to merge" in got.stderr and "0 checkpoint part(s)" in got.stdout
+
+
+def test_the_driver_merges_checkpoints_that_arrive_with_the_data(tmp_path, monkeypatch):
+    import json
+
+    from gradconf import cli
+    from gradconf.store import ResultStore
+
+    seed, store = tmp_path / "committed", tmp_path / "window-store"
+    ResultStore(seed).check_writable()
+    carried = tmp_path / "carried"
+    keys = _checkpoint_store(carried, {1: 2})
+    seen = []
+    monkeypatch.setattr(cli, "main", lambda argv: seen.append(sorted(ResultStore(store).checkpoints())) or 0)
+
+    def data_arrive(*a, **k):  # the checkpoint is carried into the committed store's partial/ meanwhile
+        (seed / "partial").mkdir()
+        for path in (carried / "partial").iterdir():
+            (seed / "partial" / path.name).write_bytes(path.read_bytes())
+
+    monkeypatch.setattr(window, "wait_for_data", data_arrive)
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    spec = window.DriverSpec(("init_linear",), "smoke", str(store), str(tmp_path / "d"), "cpu", seed_from=str(seed))
+    (wd / "spec.json").write_text(json.dumps(spec.__dict__))
+    assert window.drive(wd, poll_s=0.01) == 0
+    assert [[p.stem for p in found] for found in seen] == [keys]  # there before the sweep started
+
+
+def test_stage_plans_the_checkpoints_of_unfinished_runs_first(tmp_path, real_data_root):
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / ".gitignore").write_text("/.gpu/\nresults/*/partial/\n")
+    keys = _checkpoint_store(repo / "results" / "gpu", {1: 1})
+    got = _gradconf("window", "stage", "mnist", "--data-root", str(real_data_root), "--limit-mib", "10",
+                    "--checkpoints-from", "results/gpu", cwd=repo)
+    assert got.returncode == 0, got.stderr
+    assert "and 1 checkpoint(s) of unfinished runs in results/gpu" in got.stdout
+    first_call = next(line for line in got.stdout.splitlines() if "call 1" in line)
+    assert f"results/gpu/partial/{keys[0]}.pt" in first_call
+    (repo / ".gitignore").write_text("/.gpu/\n")
+    got = _gradconf("window", "stage", "mnist", "--data-root", str(real_data_root), "--limit-mib", "10",
+                    "--checkpoints-from", "results/gpu", cwd=repo)
+    assert got.returncode == 2 and "partial is not ignored by git" in got.stderr
