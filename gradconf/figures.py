@@ -53,6 +53,12 @@ def positive_sd(values: Any) -> tuple[float, float]:
     return max(mean - sd, float(np.min(values))), mean + sd
 
 
+def interval_yerr(frame: Any, value: str = "p_violation", low: str = "ci_low", high: str = "ci_high") -> list[Any]:
+    """``errorbar``'s asymmetric ``yerr`` (distances below and above ``value``) of an interval given by its
+    ends, e.g. the Clopper–Pearson interval of :func:`gradconf.init_confusion.violation_probability`."""
+    return [frame[value] - frame[low], frame[high] - frame[value]]
+
+
 POSITIVE_METRICS = ("eta", "diversity", "noise_scale", "coherence", "sq_norm")
 
 

@@ -55,7 +55,7 @@ import torch
 from gradconf.book import notebook_parameters
 from gradconf.bounded_weights import ball_draws as ball_search_draws
 from gradconf.bounded_weights import bounded_sweeps, single_entry_gram
-from gradconf.figures import cosine_sd, log_axis, positive_sd
+from gradconf.figures import cosine_sd, interval_yerr, log_axis, positive_sd
 from gradconf.init_confusion import violation_probability
 from gradconf.report import glue_figure, glue_number, glue_text, record_verdicts, setup
 from gradconf.synthetic import sphere_teacher
@@ -94,7 +94,7 @@ for col, (sweep, (column, label)) in enumerate(axes_of.items()):
             a.set_yscale("log")
     for family in families:
         p = violation_probability(sub[sub["weights"] == family], eta0, by=[column], column="min_inner")
-        ax[-1, col].errorbar(p[column], p["p_violation"], yerr=[p["p_violation"] - p["ci_low"], p["ci_high"] - p["p_violation"]], marker="o", capsize=2,
+        ax[-1, col].errorbar(p[column], p["p_violation"], yerr=interval_yerr(p), marker="o", capsize=2,
                              color=colours[family])
     log_axis(ax[-1, col], sub[column])
     ax[-1, col].set(xlabel=label, ylim=(-0.05, 1.05),

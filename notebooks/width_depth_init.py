@@ -50,7 +50,7 @@ import pandas as pd
 import seaborn as sns
 
 from gradconf.book import notebook_parameters
-from gradconf.figures import spread
+from gradconf.figures import interval_yerr, spread
 from gradconf.init_confusion import init_confusion_draws, strategy_operator_norms, violation_probability
 from gradconf.level_sets import exponent_test_error_rates, level_set_slope, level_widths
 from gradconf.report import glue_figure, glue_number, glue_text, record_verdicts, setup
@@ -146,7 +146,7 @@ probs = pd.concat([p_raw, p_cos], ignore_index=True)
 fig, axes = plt.subplots(1, 2, sharey=True)
 for ax, (measure, sub) in zip(axes, probs.groupby("measure", sort=False)):
     for depth, s in sub.groupby("depth"):
-        ax.errorbar(s.width, s.p_violation, yerr=[s.p_violation - s.ci_low, s.ci_high - s.p_violation], marker="o",
+        ax.errorbar(s.width, s.p_violation, yerr=interval_yerr(s), marker="o",
                     capsize=2, label=f"depth {depth}")
     ax.set(xscale="log", xlabel="width ℓ", title=f"P({measure})", ylim=(-0.05, 1.05))
 axes[0].set_ylabel("violation probability")

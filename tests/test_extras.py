@@ -273,6 +273,17 @@ def test_band_of_a_quantity_that_cannot_be_negative_stays_positive():
     assert spread("probe_eta") is positive_sd and spread("eta") is positive_sd and spread("mean_sq_norm") is positive_sd
 
 
+def test_interval_error_bars_reach_the_interval_ends():
+    import pandas as pd
+
+    from gradconf.figures import interval_yerr
+
+    frame = pd.DataFrame({"p_violation": [0.0, 0.5], "ci_low": [0.0, 0.3], "ci_high": [0.09, 0.6]})
+    below, above = interval_yerr(frame)
+    assert list(frame.p_violation - below) == [0.0, 0.3] and list(frame.p_violation + above) == [0.09, 0.6]
+    assert (below >= 0).all() and (above >= 0).all()
+
+
 def test_log_y_follows_the_data_not_the_padded_axis_limits():
     import matplotlib.pyplot as plt
 
