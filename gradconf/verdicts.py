@@ -328,7 +328,7 @@ def describe_test(cid: str, x_label: str = "x", unit: str = "seed") -> str:
                 f"interval's far end stays within it, contradicted when its near end exceeds it (each nominal 2.5 %).")
     if kind == "best":
         a = 100 * float(settings()["alpha"])
-        return (f"Welch differences of {c['what']} between {c['target']} and every other group that took part: "
+        return (f"Welch differences of {on} between {c['target']} and every other group that took part: "
                 f"reproduced when it beats each at one-sided {a:g} % (intersection–union), contradicted when a "
                 f"rival beats it at one-sided {a:g} %/(k−1) (Bonferroni).")
     raise ValueError(f"claim {cid!r} ({kind}) needs a `test` text in claims.yaml")
@@ -559,15 +559,21 @@ def judge_best(frame: pd.DataFrame, group: str, cid: str, *, where: str, unit: s
     g = gate(frame, group, cid, label=group if group != "variant" else "variant", unit=unit)
     if g.reason:
         return Verdict(c["claim"], NOT_TESTED, g.evidence, test, g.reason)
+    log = c.get("scale") == "log"
     values = {k: v for k, v in _groups(g.frame, group, c["metric"], log=False)}
+    if log and any((v <= 0).any() for v in values.values()):
+        return Verdict(c["claim"], NOT_TESTED, f"{g.notes}{c['what']} has values ≤ 0, which its log scale cannot take.",
+                       test, "metric not positive")
+    judged = {k: np.log(v) if log else v for k, v in values.items()}
     target = values.pop(c["target"])
-    label, diffs = best_group_label(target, values, bool(c["higher_is_better"]), s["alpha"])
+    label, diffs = best_group_label(judged.pop(c["target"]), judged, bool(c["higher_is_better"]), s["alpha"])
     others = "; ".join(f"{k} {_pm(v, digits)}" for k, v in values.items())
     # every rival's margin: the test needs all of them, and the decisive one is the weakest bound, not
     # the smallest estimate (a noisy rival can be far behind and still not significantly so)
     margins = "; ".join(f"vs {k} {diffs[k].text(digits)}" for k in sorted(diffs, key=lambda k: diffs[k].lo))
     evidence = (f"{g.notes}{_capital(c['what'])} ({where}) is {_pm(target, digits)} for {c['target']}; {others} (mean ± std "
-                f"over {unit}s). Margins in the claimed direction, weakest lower bound first: {margins}.")
+                f"over {unit}s). Margins in the claimed direction{' (differences of the mean log)' if log else ''}, "
+                f"weakest lower bound first: {margins}.")
     return Verdict(c["claim"], label, evidence, test)
 
 

@@ -353,6 +353,24 @@ def test_a_best_verdict_names_the_decisive_rival_first():
     assert margins.index("vs plain") < margins.index("vs +BN")
 
 
+def test_a_training_loss_is_judged_on_its_log():
+    # a rival orders of magnitude worse in every seed, but noisy on the raw scale: its raw variance swamps
+    # a Welch difference, while on the log (where seeds of both groups spread alike) the lead is clear
+    target, rival = [0.0010, 0.0012, 0.0011], [0.05, 0.02, 0.2]
+    rows = [{"variant": v, "seed": s, "final_train_loss": x, "status": "ok", "initial_train_loss": 2.3}
+            for v, xs in (("+skip+BN", target), ("plain", rival)) for s, x in enumerate(xs)]
+    assert V.claim("bn_skip_best_loss")["scale"] == "log"
+    verdict = V.judge_best(pd.DataFrame(rows), "variant", "bn_skip_best_loss", where="β = 40")
+    assert verdict.label == "reproduced" and "differences of the mean log" in verdict.evidence
+    assert "Welch differences of log final training loss" in verdict.test
+    assert V.best_group_label(target, {"plain": rival}, False, 0.025)[0] == "inconclusive"  # the raw scale
+    zero = pd.DataFrame(rows).assign(final_train_loss=lambda f: f.final_train_loss.where(f.seed != 0, 0.0))
+    assert V.judge_best(zero, "variant", "bn_skip_best_loss", where="β = 40").reason == "metric not positive"
+    for cid in ("depth_loss", "width_loss", "gauss_train_loss_depth", "orth_train_loss_flat", "bn_skip_best_loss",
+                "orth_mnist_best_loss"):  # every claim about a training loss
+        assert V.claim(cid)["metric"] == "final_train_loss" and V.claim(cid)["scale"] == "log", cid
+
+
 def test_changed_verdicts_names_each_claim_whose_label_moved():
     a = {"x": V.Verdict("claim x", "reproduced", "e", "t"), "y": V.Verdict("claim y", "inconclusive", "e", "t")}
     b = {"x": V.Verdict("claim x", "inconclusive", "e", "t"), "y": V.Verdict("claim y", "inconclusive", "e", "t")}
