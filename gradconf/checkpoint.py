@@ -7,18 +7,21 @@ the end of an epoch, :func:`gradconf.train.train` saves the whole training state
 random streams (batch order, augmentation, measurement) and every epoch record so far. Resumed there,
 the run computes the same numbers as one never stopped, bitwise on a CPU (``tests/test_checkpoint.py``).
 
-A checkpoint belongs to its run key (config + :data:`gradconf.experiment.COMPUTE_VERSION`), so code that
-computes other numbers never resumes an older state; it is refused on another kind of device (a run
-trained half on a GPU and half on a CPU would be neither). The file is written under a temporary name
-and renamed, so a process killed while saving leaves the previous checkpoint. It is deleted once the
-run's record is saved. Checkpoints are working files, never committed (``.gitignore``); a GPU window
-carries them between machines (:mod:`gradconf.window`).
+A checkpoint belongs to its run key (the config and :data:`gradconf.experiment.COMPUTE_VERSION`, which
+is bumped whenever code changes a number), and it is refused on another kind of device (a run trained
+half on a GPU and half on a CPU would be neither). It also holds the run's config, so a checkpoint left
+over from an older compute version can be recognised (:func:`stale_reason`), and the provenance of every
+segment of the run (device, host, code digest, from which epoch), which the record keeps. The file is
+written under a temporary name and renamed, so a process killed while saving leaves the previous
+checkpoint (and a ``.part`` file, removed at the next load). It is deleted once the run's record is
+saved or merged. Checkpoints are working files, never committed (``.gitignore``); a GPU window carries
+them between machines (:mod:`gradconf.window`).
 """
 from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -37,11 +40,14 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class Checkpointer:
-    """Where run ``key`` keeps its training state, and how often (``every_s`` seconds, > 0)."""
+    """Where run ``key`` keeps its training state, and how often (``every_s`` seconds, > 0); ``config``
+    (the run's config as a dict) and ``segment`` (this process's provenance) are saved with it."""
 
     path: Path
     key: str
     every_s: float = DEFAULT_EVERY_S
+    config: dict[str, Any] | None = None
+    segment: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -51,6 +57,8 @@ class Checkpointer:
     def load(self, device: torch.device) -> dict[str, Any] | None:
         """The saved state (tensors on ``device``), or None when there is none; CheckpointError when the
         file is not a checkpoint of this run on this kind of device."""
+        for leftover in self.path.parent.glob(f".{self.path.stem}.*.part"):  # a save that was killed
+            leftover.unlink(missing_ok=True)
         if not self.path.is_file():
             return None
         try:
@@ -69,12 +77,12 @@ class Checkpointer:
         return state
 
     def save(self, state: dict[str, Any]) -> None:
-        """Write ``state`` (with this run's key and the format) atomically."""
+        """Write ``state`` (with this run's key, config and the format) atomically."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as f:
-                torch.save({**state, "format": CHECKPOINT_FORMAT, "key": self.key}, f)
+                torch.save({**state, "format": CHECKPOINT_FORMAT, "key": self.key, "config": self.config}, f)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o644)
@@ -94,4 +102,25 @@ def checkpoint_epoch(source: str | os.PathLike | BinaryIO) -> int:
     return int(state["epoch"])
 
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "Checkpointer", "DEFAULT_EVERY_S", "checkpoint_epoch"]
+def stale_reason(path: str | os.PathLike) -> str | None:
+    """Why the checkpoint at ``path`` can no longer resume its run (its config no longer hashes to its key,
+    e.g. after a :data:`gradconf.experiment.COMPUTE_VERSION` bump, or it holds no config), or None."""
+    from .experiment import RunConfig
+
+    path = Path(path)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        return f"{path.name}: not a checkpoint of format {CHECKPOINT_FORMAT}"
+    if not state.get("config"):
+        return f"{path.name}: holds no run config"
+    try:
+        key = RunConfig.from_dict(state["config"]).key
+    except (TypeError, ValueError, KeyError) as err:
+        return f"{path.name}: its config no longer reads ({type(err).__name__}: {err})"
+    if key != path.stem or state.get("key") != path.stem:
+        return f"{path.name}: its config now hashes to {key} (the code's compute version changed)"
+    return None
+
+
+__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "Checkpointer", "DEFAULT_EVERY_S", "checkpoint_epoch",
+           "stale_reason"]

@@ -81,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     p_merge = sub.add_parser("merge", help="add the valid run records of archives or store folders to a store")
     p_merge.add_argument("sources", nargs="*", metavar="ARCHIVE_OR_FOLDER")
     p_merge.add_argument("--partial", metavar="PREFIX",
-                         help="also the checkpoints of unfinished runs in the parts PREFIX.00, PREFIX.01, ... "
-                              "(window collect --partial-out), if there are any, into STORE/partial")
+                         help="also the checkpoints of unfinished runs in the parts PREFIX.00ofNN, PREFIX.01ofNN, "
+                              "... (window collect --partial-out), if there are any, into STORE/partial")
     p_merge.add_argument("--into", required=True, help="the store to add them to, e.g. results/gpu")
     _window_parser(sub)
     p_dl = sub.add_parser("download", help="download and verify a dataset (needs internet)")
@@ -145,11 +145,11 @@ def _window_parser(sub: Any) -> None:
     collect.add_argument("--wait", type=float, default=0.0,
                          help="seconds to wait (less if the driver ends, or still waits for data after 30 s)")
     collect.add_argument("--partial-out", metavar="PREFIX",
-                         help="at the end, also export the checkpoints of unfinished runs as PREFIX.00, PREFIX.01, "
-                              "... (each under 16 MiB), e.g. $OUT/partial.tar")
-    collect.add_argument("--partial-budget-mib", type=float, default=48, metavar="MIB",
-                         help="what those parts may take together (default 48 of the 64 MiB a call returns; "
-                              "the most advanced runs first)")
+                         help="at the end, also export the checkpoints of unfinished runs newer than --committed's "
+                              "as PREFIX.00ofNN, PREFIX.01ofNN, ... (each under 16 MiB), e.g. $OUT/partial.tar")
+    collect.add_argument("--partial-budget-mib", type=float, metavar="MIB",
+                         help="what those parts may take together (default: the 64 MiB a call brings back, less "
+                              "the records' archive and 2 MiB; the runs that gained the most epochs first)")
     collect.add_argument("--export-every", type=float, default=60.0, metavar="S",
                          help="re-export the archive every S seconds while waiting (default 60), so a call cut "
                               "short still hands home what finished")
@@ -177,8 +177,16 @@ def _window(args: argparse.Namespace) -> int:
         if args.checkpoints_from:
             from .store import ResultStore
 
+            from .checkpoint import stale_reason
+
             store = ResultStore(args.checkpoints_from)
-            checkpoints = [p.resolve() for p in store.checkpoints()]
+            checkpoints = []
+            for path in store.checkpoints():
+                reason = stale_reason(path)
+                if reason:  # it can resume nothing: not worth a call's room
+                    print(f"not carried, stale: {reason} (delete it)")
+                else:
+                    checkpoints.append(path.resolve())
             if checkpoints and repo not in store.partial.resolve().parents:
                 raise UsageError(f"{store.partial} is outside the repository {repo}: a call carries only its paths")
             if checkpoints and not window.git_ignored(repo, store.partial.resolve()):
@@ -232,7 +240,8 @@ def _window(args: argparse.Namespace) -> int:
     if cmd == "collect":
         report = window.collect(args.store, args.out, workdir=args.workdir, committed=args.committed,
                                 wait_s=args.wait, export_every_s=args.export_every, partial_out=args.partial_out,
-                                partial_budget_bytes=int(args.partial_budget_mib * 2**20))
+                                partial_budget_bytes=None if args.partial_budget_mib is None
+                                else int(args.partial_budget_mib * 2**20))
         print(report)
         return 1 if report.state.startswith(("failed", "gone")) else 0
     return window.drive(args.workdir)

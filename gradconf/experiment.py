@@ -232,6 +232,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+def _device_name(dev: torch.device) -> str:
+    return str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})"
+
+
 def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, progress: bool = False,
             device: str | torch.device | None = None, checkpoint_dir: str | os.PathLike | None = None,
             checkpoint_every_s: float = DEFAULT_EVERY_S) -> dict[str, Any]:
@@ -254,7 +258,9 @@ def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, pr
             model, train_set, test_set, config.train, config.measure,
             seed=config.seed, progress=progress, description=config.model.name,
             checkpoint=None if checkpoint_dir is None else Checkpointer(
-                Path(checkpoint_dir) / f"{config.key}.pt", config.key, checkpoint_every_s),
+                Path(checkpoint_dir) / f"{config.key}.pt", config.key, checkpoint_every_s, config.to_dict(),
+                {"device": _device_name(dev), "host": platform.node(), "code_digest": compute_digest(),
+                 "git_commit": git_commit()}),
         )
     finally:
         torch.set_num_threads(previous_threads)
@@ -278,11 +284,12 @@ def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, pr
             "python": platform.python_version(),
             "host": platform.node(),
             "pid": os.getpid(),
-            "device": str(dev) if dev.type == "cpu" else f"{dev} ({torch.cuda.get_device_name(dev)})",
+            "device": _device_name(dev),
             "tf32": bool(config.train.tf32 and dev.type == "cuda"),
             "threads": config.threads,
             "wall_s": round(outcome.earlier_wall_s + time.perf_counter() - start, 3),
             "resumed_after_epochs": outcome.resumed_after,
+            **({"segments": outcome.segments} if outcome.resumed_after else {}),
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     }

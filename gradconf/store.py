@@ -11,9 +11,10 @@ Archives carry records between machines (a GPU window, a cluster): :meth:`Result
 records into one ``.tar.gz``; :func:`merge_archives` adds the valid records of archives or folders to a
 store, refusing none silently: it reports what it added, what it already had, and what it rejected.
 Checkpoints of unfinished runs travel too (:meth:`ResultStore.export_checkpoints`): one uncompressed tar
-cut into numbered parts (``NAME.00``, ``NAME.01``, ...) small enough for a transfer limit; given every
-part, :func:`merge_archives` puts each checkpoint into the store's ``partial/`` unless the store has the
-run's record or a checkpoint of a later epoch.
+cut into numbered parts (``NAME.00of03``, ``NAME.01of03``, ...) small enough for a transfer limit; given
+every part, :func:`merge_archives` puts each checkpoint into the store's ``partial/`` unless the store has
+the run's record or a checkpoint of the same or a later epoch, and it deletes the checkpoint of every run
+whose record it adds or finds.
 """
 from __future__ import annotations
 
@@ -231,12 +232,15 @@ class ResultStore:
             raise KeyError(f"{len(missing)} of {len(configs)} runs are not in {self.path} (first: {missing[0]})")
         return [self.load(c.key) for c in configs]
 
-    def export_checkpoints(self, prefix: str | os.PathLike, *, budget_bytes: int,
-                           part_bytes: int = 15 * 2**20) -> tuple[list[str], list[str]]:
-        """Pack the checkpoints of unfinished runs into one tar cut into parts ``<prefix>.00``, ``.01``, ...
-        of at most ``part_bytes`` each, taking the most advanced runs first while the tar stays within
-        ``budget_bytes``; returns (keys packed, keys left out). Every part is written under a temporary
-        name and renamed once all are written; parts of an earlier export with that prefix are removed."""
+    def export_checkpoints(self, prefix: str | os.PathLike, *, budget_bytes: int, part_bytes: int = 15 * 2**20,
+                           baseline: "ResultStore | None" = None) -> tuple[list[str], list[str]]:
+        """Pack the checkpoints of unfinished runs into one tar cut into parts ``<prefix>.00ofNN``,
+        ``.01ofNN``, ... of at most ``part_bytes`` each, while the tar stays within ``budget_bytes``;
+        returns (keys packed, keys left out for room). A checkpoint no later than ``baseline``'s of the
+        same run (e.g. the committed store it was carried from) is not new and is skipped; the others
+        go by the epochs they add to the baseline's, most first. Every part is written under a temporary
+        name, then each is renamed; parts of an earlier export with that prefix are removed first, and
+        the part count in every name lets a reader tell a complete set."""
         from .checkpoint import checkpoint_epoch
 
         prefix = Path(prefix)
@@ -245,9 +249,13 @@ class ResultStore:
         for path in self.checkpoints():
             try:  # read once: a run may replace its checkpoint, or finish and delete it, meanwhile
                 data = path.read_bytes()
-                snapshots.append((-checkpoint_epoch(io.BytesIO(data)), path.name, data))
             except FileNotFoundError:
                 continue
+            epoch = checkpoint_epoch(io.BytesIO(data))
+            known = baseline.checkpoint_file(path.stem) if baseline is not None else None
+            start = checkpoint_epoch(known) if known is not None and known.is_file() else 0
+            if epoch > start:
+                snapshots.append((start - epoch, path.name, data))
         packed: list[str] = []
         left: list[str] = []
         buffer = io.BytesIO()
@@ -268,13 +276,15 @@ class ResultStore:
             return packed, left
         data = buffer.getvalue()
         pieces = [data[i:i + part_bytes] for i in range(0, len(data), part_bytes)]
+        if len(pieces) > 99:
+            raise ValueError(f"{len(pieces)} parts of {part_bytes} bytes: more than a part name can number")
         tmps = []
         for i, piece in enumerate(pieces):
             tmp = prefix.with_name(f".{prefix.name}.{i:02d}.part")
             tmp.write_bytes(piece)
             tmps.append(tmp)
         for i, tmp in enumerate(tmps):
-            os.replace(tmp, prefix.with_name(f"{prefix.name}.{i:02d}"))
+            os.replace(tmp, prefix.with_name(f"{prefix.name}.{i:02d}of{len(pieces):02d}"))
         return packed, left
 
     def add_checkpoint(self, key: str, data: bytes, where: str) -> bool:
@@ -323,11 +333,11 @@ def _archive_members(source: Path) -> Iterator[tuple[str, str, bytes]]:
                 yield f"{source}:{member.name}", Path(member.name).stem, data.read() if data else b""
 
 
-_PART = re.compile(r"^(?P<stem>.+)\.(?P<index>\d{2})$")
+_PART = re.compile(r"^(?P<stem>.+)\.(?P<index>\d{2})of(?P<count>\d{2})$")
 
 
 def _parts(prefix: Path) -> list[Path]:
-    """The parts ``<prefix>.NN`` that exist, in order."""
+    """The parts ``<prefix>.NNofMM`` that exist, in order."""
     if not prefix.parent.is_dir():
         return []
     found = [p for p in prefix.parent.iterdir() if (m := _PART.match(p.name)) and m["stem"] == prefix.name]
@@ -335,13 +345,13 @@ def _parts(prefix: Path) -> list[Path]:
 
 
 def checkpoint_parts(prefix: str | os.PathLike) -> list[Path]:
-    """The parts ``<prefix>.00``, ``<prefix>.01``, ... of a checkpoint export that exist, in order."""
+    """The parts ``<prefix>.00ofNN``, ``<prefix>.01ofNN``, ... of a checkpoint export that exist, in order."""
     return _parts(Path(prefix))
 
 
 def _checkpoint_members(sources: list[Path], report: MergeReport) -> Iterator[tuple[str, str, bytes]]:
     """(where, key, bytes) of every checkpoint in store folders (their ``partial/``) and in groups of
-    parts ``NAME.NN`` (joined in order; a group missing a part is rejected whole)."""
+    parts ``NAME.NNofMM`` (joined in order; a group without all its MM parts is rejected whole)."""
     groups: dict[Path, list[Path]] = {}
     for source in sources:
         if source.is_dir():
@@ -350,10 +360,11 @@ def _checkpoint_members(sources: list[Path], report: MergeReport) -> Iterator[tu
         elif m := _PART.match(source.name):
             groups.setdefault(source.with_name(m["stem"]), []).append(source)
     for prefix, parts in groups.items():
-        indices = sorted(int(_PART.match(p.name)["index"]) for p in parts)
-        if indices != list(range(len(indices))):
-            report.rejected.append(f"{prefix}.NN: parts {indices} given, not 00 to {len(indices) - 1:02d} "
-                                   "without a gap; no checkpoint of it was merged")
+        found = sorted((int(m["index"]), int(m["count"])) for m in (_PART.match(p.name) for p in parts))
+        counts = {count for _, count in found}
+        if len(counts) != 1 or [i for i, _ in found] != list(range(next(iter(counts)))):
+            report.rejected.append(f"{prefix}.NN: parts {[f'{i:02d}of{c:02d}' for i, c in found]} given, not "
+                                   "one complete set; no checkpoint of it was merged")
             continue
         data = b"".join(p.read_bytes() for p in sorted(parts))
         try:
@@ -375,7 +386,8 @@ def merge_archives(sources: Iterable[str | os.PathLike], store: ResultStore | st
     invalid file is rejected with its reason, and a valid store file is never overwritten by it. An
     archive that breaks off (a truncated copy) gives the records before the break and one rejection.
     A checkpoint goes in only if the store has neither the run's record nor a checkpoint of the same or
-    a later epoch; checkpoints are merged after the records.
+    a later epoch; checkpoints are merged after the records, and the store's checkpoint of every record
+    added or already present is deleted.
     """
     store = store if isinstance(store, ResultStore) else ResultStore(store)
     report = MergeReport()
@@ -403,6 +415,8 @@ def merge_archives(sources: Iterable[str | os.PathLike], store: ResultStore | st
         except (tarfile.TarError, EOFError, OSError) as err:  # a truncated or corrupt archive
             report.rejected.append(f"{source}: unreadable after {read} member(s), which were merged "
                                    f"({type(err).__name__}: {err})")
+    for key in [*report.added, *report.present]:  # a finished run needs its checkpoint no more
+        store.checkpoint_file(key).unlink(missing_ok=True)
     for where, key, data in _checkpoint_members(sources, report):
         try:
             added = store.add_checkpoint(key, data, where)

@@ -121,15 +121,20 @@ class MeasureConfig:
 
 @dataclass
 class TrainResult:
-    """Per-epoch records, status and last probe summary; ``resumed_after`` lists the epochs after which
-    the run was resumed from a checkpoint and ``earlier_wall_s`` the seconds spent before the last
-    resumption (both provenance: they never change a number)."""
+    """Per-epoch records, status and last probe summary. With a checkpoint: ``segments``, the provenance
+    of each process that trained the run (its checkpointer's ``segment`` and the first epoch it trained),
+    ``resumed_after`` the epochs after which it was resumed, and ``earlier_wall_s`` the seconds spent
+    before the last resumption (provenance: they never change a number)."""
 
     epochs: list[dict] = field(default_factory=list)
     status: str = "ok"
     probe: dict | None = None
-    resumed_after: list[int] = field(default_factory=list)
+    segments: list[dict] = field(default_factory=list)
     earlier_wall_s: float = 0.0
+
+    @property
+    def resumed_after(self) -> list[int]:
+        return [int(s["from_epoch"]) - 1 for s in self.segments[1:]]
 
 
 def lr_at_epoch(config: TrainConfig, epoch: int) -> float:
@@ -288,7 +293,7 @@ def train(
         return {"epoch": epoch, "device_type": dev.type, "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "generators": {name: g.get_state() for name, g in generators.items()},
-                "epochs": result.epochs, "probe": result.probe, "resumed_after": result.resumed_after,
+                "epochs": result.epochs, "probe": result.probe, "segments": result.segments,
                 "wall_s": result.earlier_wall_s + time.perf_counter() - started}
 
     state = checkpoint.load(dev) if checkpoint is not None else None
@@ -299,9 +304,10 @@ def train(
         for name, g in generators.items():
             g.set_state(state["generators"][name].cpu())
         result.epochs, result.probe = list(state["epochs"]), state["probe"]
-        result.resumed_after = [*state["resumed_after"], int(state["epoch"])]
+        result.segments = list(state["segments"])
         result.earlier_wall_s = float(state["wall_s"])
         first_epoch = int(state["epoch"]) + 1
+        del state  # its tensors were copied into the model and optimiser: free them for the run
     else:
         first_epoch = 1
         if measure.at_init:
@@ -309,6 +315,8 @@ def train(
                 initial = evaluate(model, train_set, config.loss)
             record(0, config.lr, *initial)
             model.train()
+    if checkpoint is not None:
+        result.segments.append({"from_epoch": first_epoch, **checkpoint.segment})
     last_save = time.perf_counter()
     bar = tqdm(range(first_epoch, config.epochs + 1), desc=description or "train", disable=not progress,
                leave=False, initial=first_epoch - 1, total=config.epochs)

@@ -23,12 +23,13 @@ across calls instead, and each call only hands new records home:
   ``gradconf merge ARCHIVE --into results/gpu``, then commit.
 
 Runs under way keep their training state in the window store's ``partial/`` (:mod:`gradconf.checkpoint`,
-every two minutes). ``collect --partial-out`` hands those checkpoints home at the end of its wait, in
-numbered parts under the transfer's per-file limit; ``gradconf merge`` puts them into
-``results/gpu/partial/`` (git-ignored), ``stage --checkpoints-from results/gpu`` plans them into the next
-window's first calls, and that window's driver resumes each run where it stopped (it merges the
-committed store again once the data are complete). A call that the machine cuts short hands home its
-records but no checkpoints: the epochs since the last checkpoint that came home are computed again.
+at the first epoch end after every two minutes). ``collect --partial-out`` hands home, at the end of its
+wait, those newer than the committed store's, in numbered parts under the transfer's per-file limit;
+``gradconf merge`` puts them into ``results/gpu/partial/`` (git-ignored), ``stage --checkpoints-from
+results/gpu`` plans them into the next window's first calls, and that window's driver resumes each run
+where it stopped (it merges the committed store again before each sweep). A call that the machine cuts
+short hands home its records but no checkpoints: the epochs since the last checkpoint that came home
+are computed again.
 """
 from __future__ import annotations
 
@@ -49,6 +50,12 @@ from typing import Any
 
 #: What travels with one call: the working tree plus carried files (the device tool's limit).
 CALL_LIMIT_BYTES = 64 * 2**20
+#: How many paths one call may carry (the device tool's limit).
+CALL_MAX_PATHS = 8
+#: What one call may bring back from its output folder, all files together (the device tool's limit).
+RETURN_LIMIT_BYTES = 64 * 2**20
+#: Kept free of checkpoints in what a call brings back, for the driver's log and a benchmark's table.
+RETURN_RESERVE_BYTES = 2 * 2**20
 
 STATUS_FILE = "driver.json"
 LOG_FILE = "driver.log"
@@ -106,11 +113,12 @@ def tree_bytes(repo: str | os.PathLike) -> int:
 
 
 def carry_plan(files: Iterable[str | os.PathLike], tree: int, limit: int = CALL_LIMIT_BYTES,
-               first: Iterable[str | os.PathLike] = ()) -> list[list[Path]]:
+               first: Iterable[str | os.PathLike] = (), max_paths: int = CALL_MAX_PATHS) -> list[list[Path]]:
     """Files grouped into calls, largest first into the first call with room, so that each call's
-    tree (``tree`` bytes) plus its files stays within ``limit``; ValueError naming a file that fits no call.
-    The files of ``first`` (checkpoints, which the driver must find when it starts computing) are placed
-    before all others, so they travel in the earliest calls."""
+    tree (``tree`` bytes) plus its files stays within ``limit`` and it carries at most ``max_paths``
+    files; ValueError naming a file that fits no call. The files of ``first`` (checkpoints, which the
+    driver must find when it starts computing) are placed before all others, so they travel in the
+    earliest calls."""
     room = limit - tree
     calls: list[list[Path]] = []
     free: list[int] = []
@@ -123,7 +131,7 @@ def carry_plan(files: Iterable[str | os.PathLike], tree: int, limit: int = CALL_
         if size > room:
             raise ValueError(f"{path} ({size / 2**20:.1f} MiB) cannot travel in one call: the tree takes "
                              f"{tree / 2**20:.1f} of the {limit / 2**20:.0f} MiB a call may send")
-        slot = next((i for i, f in enumerate(free) if f >= size), None)
+        slot = next((i for i, f in enumerate(free) if f >= size and len(calls[i]) < max_paths), None)
         if slot is None:
             calls.append([])
             free.append(room)
@@ -387,10 +395,12 @@ def _drive_locked(workdir: Path, poll_s: float) -> int:
         datasets = {c.dataset for s in spec.sweeps for c in sweep_configs(s, spec.preset)}
         _write_status(workdir, state="waiting for data")
         wait_for_data(datasets, spec.data_root, poll_s=poll_s, log=log)
-        if spec.seed_from and Path(spec.seed_from).exists():  # checkpoints carried while the data came
-            log(f"merged {spec.seed_from} again: {merge_archives([spec.seed_from], spec.store)}")
         failed = []
         for sweep in spec.sweeps:
+            if spec.seed_from and Path(spec.seed_from).exists():  # checkpoints carried since the last merge
+                merged = merge_archives([spec.seed_from], spec.store)
+                if merged.added or merged.checkpoints_added:
+                    log(f"merged {spec.seed_from} again: {merged}")
             _write_status(workdir, state=f"running {sweep}")
             log(f"gradconf {' '.join(spec.run_argv(sweep))}")
             try:
@@ -444,11 +454,14 @@ class Collected:
 def collect(store: str | os.PathLike, archive: str | os.PathLike, *, workdir: str | os.PathLike,
             committed: str | os.PathLike | None = None, wait_s: float = 0.0, poll_s: float = 5.0,
             export_every_s: float = 60.0, data_grace_s: float = 30.0, partial_out: str | os.PathLike | None = None,
-            partial_budget_bytes: int = 48 * 2**20) -> Collected:
+            partial_budget_bytes: int | None = None) -> Collected:
     """Wait up to ``wait_s`` (less when the driver ends first), exporting every record in ``store`` that
     ``committed`` lacks into ``archive`` every ``export_every_s`` while waiting and once at the end.
-    With ``partial_out``, the checkpoints of the store's unfinished runs are exported at the end too, as
-    parts ``<partial_out>.NN`` within ``partial_budget_bytes`` (:meth:`ResultStore.export_checkpoints`).
+    With ``partial_out``, the checkpoints of the store's unfinished runs that are newer than
+    ``committed``'s are exported at the end too, before the last records (a run that finishes in between
+    is then in the records), as parts ``<partial_out>.NNofMM`` within ``partial_budget_bytes`` (default:
+    what a call may bring back, less the records' archive and :data:`RETURN_RESERVE_BYTES`;
+    :meth:`ResultStore.export_checkpoints`).
 
     The archive is cumulative and each export is written under a temporary name and renamed, so a call
     killed at any moment (a borrowed machine cuts a call short when its time runs out) leaves the latest
@@ -483,10 +496,15 @@ def collect(store: str | os.PathLike, archive: str | os.PathLike, *, workdir: st
             export_new()
             last_export = time.monotonic()
     waited = time.monotonic() - start
-    export_new()
     packed = left = None
     if partial_out is not None:
-        packed, left = window.export_checkpoints(partial_out, budget_bytes=partial_budget_bytes)
+        if partial_budget_bytes is None:
+            # the final records' archive is a little larger than the last one: keep a quarter more for it
+            records = archive.stat().st_size if archive.exists() else 0
+            partial_budget_bytes = RETURN_LIMIT_BYTES - RETURN_RESERVE_BYTES - int(1.25 * records) - 2**20
+        packed, left = window.export_checkpoints(partial_out, budget_bytes=partial_budget_bytes,
+                                                 baseline=ResultStore(committed) if committed else None)
+    export_new()
     alive = driver_alive(workdir)
     claimed = len(list(window.runs.glob("*.claim"))) if window.runs.is_dir() and alive else 0
     status = read_status(workdir) or {}
@@ -499,6 +517,6 @@ def collect(store: str | os.PathLike, archive: str | os.PathLike, *, workdir: st
                      packed, left)
 
 
-__all__ = ["CALL_LIMIT_BYTES", "Collected", "CorruptPieceError", "DriverSpec", "Received",
+__all__ = ["CALL_LIMIT_BYTES", "CALL_MAX_PATHS", "Collected", "RETURN_LIMIT_BYTES", "RETURN_RESERVE_BYTES", "CorruptPieceError", "DriverSpec", "Received",
            "carry_plan", "collect", "dataset_files", "drive", "driver_alive", "git_ignored", "missing_files", "read_status", "receive",
            "repo_root", "stage", "start_driver", "tree_bytes", "wait_for_data"]

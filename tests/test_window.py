@@ -449,6 +449,33 @@ def test_carry_plan_sends_checkpoints_in_the_first_calls(tmp_path):
     assert all(20 * 1024 + sum(p.stat().st_size for p in call) <= 64 * 1024 for call in calls)
 
 
+def test_carry_plan_keeps_to_the_paths_a_call_may_carry(tmp_path):
+    for i in range(12):
+        (tmp_path / f"c{i:02d}").write_bytes(b"x" * 1024)
+    calls = window.carry_plan(sorted(tmp_path.iterdir()), 0, 64 * 1024, max_paths=8)
+    assert [len(c) for c in calls] == [8, 4]
+
+
+def test_collect_exports_checkpoints_before_the_last_records(tmp_path, monkeypatch):
+    """A run that finishes while the checkpoints are exported deletes its checkpoint: its record must
+    still come home, so the last records are exported after the checkpoints."""
+    from gradconf.store import ResultStore
+
+    real = ResultStore.export_checkpoints
+
+    def a_run_finishes_meanwhile(self, *a, **k):
+        out = real(self, *a, **k)
+        _copy_records(tmp_path / "store", 2)
+        return out
+
+    monkeypatch.setattr(ResultStore, "export_checkpoints", a_run_finishes_meanwhile)
+    monkeypatch.setattr(window, "driver_alive", lambda _wd: False)
+    _copy_records(tmp_path / "store", 1)
+    got = window.collect(tmp_path / "store", tmp_path / "o.tar.gz", workdir=tmp_path / "wd",
+                         partial_out=tmp_path / "p.tar")
+    assert got.exported == 2 and len(_members(tmp_path / "o.tar.gz")) == 2
+
+
 def test_collect_hands_home_the_checkpoints_of_unfinished_runs(tmp_path, monkeypatch):
     from gradconf.store import checkpoint_parts, merge_archives
 
@@ -474,6 +501,7 @@ def test_merge_cli_takes_checkpoint_parts_and_says_when_there_are_none(tmp_path)
     got = _gradconf("merge", "--partial", str(tmp_path / "partial.tar"), "--into", str(tmp_path / "home"))
     assert got.returncode == 0, got.stderr
     assert "1 checkpoint part(s)" in got.stdout and "checkpoints of unfinished runs: added 1" in got.stdout
+    assert [p.name for p in sorted(tmp_path.glob("partial.tar.*"))] == ["partial.tar.00of01"]
     assert ResultStore(tmp_path / "home").checkpoint_file(keys[0]).is_file()
     got = _gradconf("merge", "--partial", str(tmp_path / "none.tar"), "--into", str(tmp_path / "home"))
     assert got.returncode == 2 and "nothing to merge" in got.stderr and "0 checkpoint part(s)" in got.stdout
@@ -521,3 +549,11 @@ def test_stage_plans_the_checkpoints_of_unfinished_runs_first(tmp_path, real_dat
     got = _gradconf("window", "stage", "mnist", "--data-root", str(real_data_root), "--limit-mib", "10",
                     "--checkpoints-from", "results/gpu", cwd=repo)
     assert got.returncode == 2 and "partial is not ignored by git" in got.stderr
+    (repo / ".gitignore").write_text("/.gpu/\nresults/*/partial/\n")
+    import torch
+
+    path = repo / "results" / "gpu" / "partial" / f"{keys[0]}.pt"
+    torch.save({**torch.load(path, weights_only=True), "config": None}, path)  # as if left by older code
+    got = _gradconf("window", "stage", "mnist", "--data-root", str(real_data_root), "--limit-mib", "10",
+                    "--checkpoints-from", "results/gpu", cwd=repo)
+    assert got.returncode == 0 and "not carried, stale" in got.stdout and "partial/" not in got.stdout.split("stale")[1]
