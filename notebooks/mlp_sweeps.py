@@ -243,6 +243,20 @@ glue_text("width_sensitivity", f"Width {narrow} ends at a mean training loss of 
           f"cosine {slope_text(without['width_min_cos'])}; minimum per-example cosine "
           f"{slope_text(without['width_probe_cos'])}. This check was added after the results were seen and is "
           "not counted in the summary.")
+# how much of the depth trend of the loss rests on the shallowest depth, which trains at its own LR (added
+# after the results were seen; descriptive, not counted)
+shallow = min(depth.values)
+depth_loss = depth.chosen.groupby(depth.axis)["final_train_loss"].mean()
+without_shallow = study_verdicts(depth, ["depth_loss"], x_label="depth",
+                                 frame=depth.chosen[depth.chosen[depth.axis] != shallow])
+deeper_lrs = sorted({f"{lr:g}" for d, lr in lr_by_depth.items() if d != shallow})
+monotone = depth_loss.is_monotonic_increasing or depth_loss.is_monotonic_decreasing
+glue_text("depth_sensitivity", f"Mean final training loss by depth: "
+          f"{', '.join(f'{d}: {v:.5f}' for d, v in depth_loss.items())}: lowest at depth {depth_loss.idxmin()}, "
+          f"{'monotone' if monotone else 'not monotone'} in depth. Depth {shallow} trains at LR "
+          f"{lr_by_depth[shallow]:g}, the deeper nets at {', '.join(deeper_lrs)}. Without depth {shallow}, the "
+          f"same test gives {slope_text(without_shallow['depth_loss'])}. This check was added after the results "
+          "were seen and is not counted in the summary.")
 glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
     sorted({str(m) for m in judged.query("lr_at_edge").model_name})))
 
@@ -299,6 +313,7 @@ glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
 #   ordering late in training is {glue:text}`label_late_ordering_established`, and its sharpening after the
 #   decays {glue:text}`label_late_ordering` ({numref}`fig-mlp-ordering`). With {glue:text}`n_judged_seeds` seeds and
 #   one extreme-value statistic per epoch these tests have little power; {glue:text}`ordering_found`.
+# - **How much rests on one depth.** {glue:text}`depth_sensitivity`
 # - **How much rests on one width.** {glue:text}`width_sensitivity`
 # - {glue:text}`disagreements`
 # - The minimum of {glue:text}`n_pairs` cosines is an extreme-value statistic of a noisy density; the fit figures show

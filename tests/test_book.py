@@ -531,6 +531,10 @@ def test_the_introduction_states_the_summarys_counts():
     assert set(reproduced.chapter) <= {"mlp_sweeps", "width_depth_init", "bounded_weights", "orthogonal_init"}
     assert all(i.startswith("width_") for i in reproduced[reproduced.chapter == "mlp_sweeps"].id)
     assert paper.set_index("id").loc["depth_probe_cos", "label"] == "contradicted"
+    # "... and so, marginally, is the one in the final training loss, a label that rests on the shallowest net"
+    mlp = paper[paper.chapter == "mlp_sweeps"].set_index("id")
+    assert "marginally, is the one in the final training loss" in text
+    assert mlp.loc["depth_loss", "label"] == "contradicted"
     # "too few of the deeper networks train (only BatchNorm with skips does at the largest depth)"
     assert "only BatchNorm with skips does at the largest depth" in text
     regime = table[table.chapter == "bn_skip"].regime.iloc[0]

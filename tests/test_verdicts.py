@@ -354,8 +354,8 @@ def test_a_best_verdict_names_the_decisive_rival_first():
 
 
 def test_a_training_loss_is_judged_on_its_log():
-    # a rival orders of magnitude worse in every seed, but noisy on the raw scale: its raw variance swamps
-    # a Welch difference, while on the log (where seeds of both groups spread alike) the lead is clear
+    # a rival orders of magnitude worse in every seed, but noisy on the raw scale: its absolute values swamp
+    # a raw Welch difference, while on the log (a comparison of geometric means) the lead is clear
     target, rival = [0.0010, 0.0012, 0.0011], [0.05, 0.02, 0.2]
     rows = [{"variant": v, "seed": s, "final_train_loss": x, "status": "ok", "initial_train_loss": 2.3}
             for v, xs in (("+skip+BN", target), ("plain", rival)) for s, x in enumerate(xs)]
