@@ -801,6 +801,41 @@ def changed_verdicts_text(table: pd.DataFrame) -> str:
     return f"{len(changed)} of {len(table)} claims changed label from {before} to {now}: {parts}."
 
 
+def replication_table(first: dict[str, Verdict], second: dict[str, Verdict], names: tuple[str, str]) -> pd.DataFrame:
+    """The same claims judged on two disjoint sets of seeds (e.g. the judged seeds, and fresh seeds run
+    afterwards to replicate them): per claim id, each set's label and the statistic it was decided on."""
+    if set(first) != set(second):
+        raise ValueError(f"a replication judges the same claims: {sorted(first)} against {sorted(second)}")
+    rows = []
+    for cid in first:
+        row = {"claim": first[cid].claim}
+        for name, verdicts in zip(names, (first, second)):
+            row[name] = verdicts[cid].title
+            row[f"{name}: estimate"] = verdicts[cid].estimate
+        rows.append(row)
+    return pd.DataFrame(rows, index=pd.Index(list(first), name="id"))
+
+
+def replication_text(first: dict[str, Verdict], second: dict[str, Verdict], names: tuple[str, str]) -> str:
+    """One sentence on a replication: how many labels agree, and what became of each definite label
+    (reproduced or contradicted) of ``first`` on the second set of seeds."""
+    agree = [cid for cid in first if first[cid].label == second[cid].label]
+    definite = [cid for cid in first if first[cid].label in (REPRODUCED, CONTRADICTED)]
+    held = [cid for cid in definite if second[cid].label == first[cid].label]
+    opposite = {REPRODUCED: CONTRADICTED, CONTRADICTED: REPRODUCED}
+    reversed_ = [cid for cid in definite if second[cid].label == opposite[first[cid].label]]
+    text = f"{len(agree)} of {len(first)} claims get the same label on {names[1]} as on {names[0]}"
+    if definite:
+        text += (f"; of the {len(definite)} definite labels on {names[0]}, {len(held)} "
+                 f"{'is' if len(held) == 1 else 'are'} found again")
+        text += (f" ({', '.join(held)})" if held else "")
+        text += (f", {len(reversed_)} reversed ({', '.join(reversed_)})" if reversed_ else "")
+        rest = [cid for cid in definite if cid not in held and cid not in reversed_]
+        text += (f", and {len(rest)} not decided there ({', '.join(f'{c}: {second[c].title}' for c in rest)})"
+                 if rest else "")
+    return text + "."
+
+
 VARIANTS: dict[tuple[bool, bool], str] = {(False, False): "plain", (False, True): "+skip", (True, False): "+BN",
                                           (True, True): "+skip+BN"}
 

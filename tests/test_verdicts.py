@@ -450,3 +450,24 @@ def test_binomial_interval_is_clopper_pearson():
         assert cover >= 0.95 - 1e-12
     with pytest.raises(ValueError):
         binomial_interval(4, 3)
+
+
+def test_a_replication_on_fresh_seeds_is_tabled_and_summarised():
+    def v(label, estimate=""):
+        return V.Verdict("claim", label, "e", "t", reason="few seeds" if label == "not tested" else "",
+                         estimate=estimate)
+
+    first = {"a": v("reproduced", "+1"), "b": v("contradicted"), "c": v("inconclusive"), "d": v("reproduced"),
+             "e": v("reproduced")}
+    second = {"a": v("reproduced", "+2"), "b": v("reproduced"), "c": v("inconclusive"), "d": v("not tested"),
+              "e": v("inconclusive")}
+    names = ("seeds 0, 1, 2", "seeds 3, 4, 5")
+    table = V.replication_table(first, second, names)
+    assert list(table.index) == list("abcde")
+    assert table.loc["a", "seeds 3, 4, 5: estimate"] == "+2" and table.loc["d", "seeds 3, 4, 5"] == "not tested: few seeds"
+    text = V.replication_text(first, second, names)
+    assert text.startswith("2 of 5 claims get the same label on seeds 3, 4, 5 as on seeds 0, 1, 2")
+    assert "of the 4 definite labels on seeds 0, 1, 2, 1 is found again (a), 1 reversed (b)" in text
+    assert "and 2 not decided there (d: not tested: few seeds, e: inconclusive)" in text
+    with pytest.raises(ValueError, match="same claims"):
+        V.replication_table(first, {"a": second["a"]}, names)
