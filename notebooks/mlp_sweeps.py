@@ -335,9 +335,9 @@ glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
 # are shown here and not counted in the summary. {glue:text}`replication_text`
 
 # %% tags=["hide-input"]
-# NBVAL_CHECK_OUTPUT
 axis_claims = {"depth": ["depth_loss", "depth_min_cos", "depth_spread", "depth_probe_cos"],
                "width": ["width_loss", "width_min_cos", "width_spread", "width_probe_cos"]}
+replication = None
 if P["replication_seeds"]:
     depth_again, width_again = mlp_studies(preset, **{**study_args, "seeds": P["replication_seeds"]})
     again = {**study_verdicts(depth_again, axis_claims["depth"], x_label="depth"),
@@ -345,9 +345,16 @@ if P["replication_seeds"]:
     first = {cid: verdicts[cid] for ids in axis_claims.values() for cid in ids}
     names = (f"seeds {', '.join(map(str, depth.seeds))}", f"fresh seeds {', '.join(map(str, depth_again.seeds))}")
     glue_text("replication_text", f"On {names[1]}: {replication_text(first, again, names)}")
-    display(replication_table(first, again, names).drop(columns="claim"))
+    replication = replication_table(first, again, names).drop(columns="claim")
 else:
     glue_text("replication_text", f"No replication runs at preset {preset}.")
+
+# %% tags=["hide-input"]
+# NBVAL_CHECK_OUTPUT
+if replication is not None:
+    with pd.option_context("display.max_colwidth", None):  # the estimates whole, with their intervals
+        display(replication)
+else:
     print(f"no replication seeds at preset {preset}")
 
 # %% [markdown]

@@ -535,6 +535,14 @@ def test_the_introduction_states_the_summarys_counts():
     mlp = paper[paper.chapter == "mlp_sweeps"].set_index("id")
     assert "marginally, is the one in the final training loss" in text
     assert mlp.loc["depth_loss", "label"] == "contradicted"
+    # "on three fresh seeds run afterwards, all four width labels are found again and neither depth
+    # contradiction is": the chapter's replication sentence, glued from its verdicts
+    from gradconf.verdicts import glued_texts
+
+    replication = glued_texts(ROOT / "book" / "mlp_sweeps.ipynb")["replication_text"]
+    assert "all four width labels are found again and neither depth contradiction is" in text
+    assert "4 are found again (width_loss, width_min_cos, width_spread, width_probe_cos)" in replication
+    assert "2 not decided there (depth_loss: inconclusive, depth_probe_cos: inconclusive)" in replication
     # "too few of the deeper networks train (only BatchNorm with skips does at the largest depth)"
     assert "only BatchNorm with skips does at the largest depth" in text
     regime = table[table.chapter == "bn_skip"].regime.iloc[0]
