@@ -62,15 +62,9 @@ class Checkpointer:
         if not self.path.is_file():
             return None
         try:
-            state = torch.load(self.path, map_location=device, weights_only=True)
-        except Exception as err:  # a truncated or foreign file: say which, never resume from it
-            raise CheckpointError(f"{self.path} is not a readable checkpoint ({type(err).__name__}: {err}); "
-                                  "delete it to start the run over") from None
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{self.path} is not a checkpoint of format {CHECKPOINT_FORMAT}; "
-                                  "delete it to start the run over")
-        if state.get("key") != self.key:
-            raise CheckpointError(f"{self.path} holds run {state.get('key')!r}, not {self.key!r}")
+            state = read_checkpoint(self.path, str(self.path), key=self.key, map_location=device)
+        except CheckpointError as err:  # never resume from it
+            raise CheckpointError(f"{err}; delete it to start the run over") from None
         if state.get("device_type") != device.type:
             raise CheckpointError(f"{self.path} was saved on {state.get('device_type')}, and this run is on "
                                   f"{device.type}: resume it there, or delete the file to start over here")
@@ -91,15 +85,25 @@ class Checkpointer:
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def discard(self) -> None:
-        """Delete the checkpoint (its run's record is saved)."""
-        self.path.unlink(missing_ok=True)
+
+def read_checkpoint(source: str | os.PathLike | BinaryIO, where: str, *, key: str | None = None,
+                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The state a checkpoint (a file, or its bytes as a stream) holds; CheckpointError, naming ``where``,
+    when it is unreadable (truncated, foreign), of another format or, with ``key``, of another run."""
+    try:
+        state = torch.load(source, map_location=map_location, weights_only=True)
+    except Exception as err:  # a truncated or foreign file: say which
+        raise CheckpointError(f"{where} is not a readable checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{where} is not a checkpoint of format {CHECKPOINT_FORMAT}")
+    if key is not None and state.get("key") != key:
+        raise CheckpointError(f"{where} holds run {state.get('key')!r}, not {key!r}")
+    return state
 
 
 def checkpoint_epoch(source: str | os.PathLike | BinaryIO) -> int:
     """The last finished epoch a checkpoint (a file, or its bytes as a stream) holds; loads it on the CPU."""
-    state = torch.load(source, map_location="cpu", weights_only=True)
-    return int(state["epoch"])
+    return int(read_checkpoint(source, str(source))["epoch"])
 
 
 def stale_reason(path: str | os.PathLike) -> str | None:
@@ -108,9 +112,10 @@ def stale_reason(path: str | os.PathLike) -> str | None:
     from .experiment import RunConfig
 
     path = Path(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        return f"{path.name}: not a checkpoint of format {CHECKPOINT_FORMAT}"
+    try:
+        state = read_checkpoint(path, path.name)
+    except CheckpointError as err:
+        return str(err)
     if not state.get("config"):
         return f"{path.name}: holds no run config"
     try:
@@ -123,4 +128,4 @@ def stale_reason(path: str | os.PathLike) -> str | None:
 
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "Checkpointer", "DEFAULT_EVERY_S", "checkpoint_epoch",
-           "stale_reason"]
+           "read_checkpoint", "stale_reason"]

@@ -175,12 +175,10 @@ def _window(args: argparse.Namespace) -> int:
         staged = window.stage(args.dataset, data_root(args.data_root), into)
         checkpoints = []
         if args.checkpoints_from:
+            from .checkpoint import stale_reason
             from .store import ResultStore
 
-            from .checkpoint import stale_reason
-
             store = ResultStore(args.checkpoints_from)
-            checkpoints = []
             for path in store.checkpoints():
                 reason = stale_reason(path)
                 if reason:  # it can resume nothing: not worth a call's room

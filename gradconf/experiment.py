@@ -246,6 +246,9 @@ def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, pr
     the record is saved."""
     start = time.perf_counter()
     dev = resolve_device(device)
+    # who computes this run (or this segment of it): in its provenance and in each checkpoint it saves
+    segment = {"device": _device_name(dev), "host": platform.node(), "code_digest": compute_digest(),
+               "git_commit": git_commit()}
     dtype = RUN_DTYPES[config.dtype]
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(config.threads)
@@ -258,9 +261,7 @@ def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, pr
             model, train_set, test_set, config.train, config.measure,
             seed=config.seed, progress=progress, description=config.model.name,
             checkpoint=None if checkpoint_dir is None else Checkpointer(
-                Path(checkpoint_dir) / f"{config.key}.pt", config.key, checkpoint_every_s, config.to_dict(),
-                {"device": _device_name(dev), "host": platform.node(), "code_digest": compute_digest(),
-                 "git_commit": git_commit()}),
+                Path(checkpoint_dir) / f"{config.key}.pt", config.key, checkpoint_every_s, config.to_dict(), segment),
         )
     finally:
         torch.set_num_threads(previous_threads)
@@ -276,15 +277,12 @@ def run_one(config: RunConfig, *, data_root: str | os.PathLike | None = None, pr
         }),
         "provenance": {
             "compute_version": COMPUTE_VERSION,
-            "code_digest": compute_digest(),
-            "git_commit": git_commit(),
+            **segment,  # code_digest, git_commit, host, device
             "gradconf": __version__,
             "torch": torch.__version__,
             "cuda": torch.version.cuda if dev.type == "cuda" else None,
             "python": platform.python_version(),
-            "host": platform.node(),
             "pid": os.getpid(),
-            "device": _device_name(dev),
             "tf32": bool(config.train.tf32 and dev.type == "cuda"),
             "threads": config.threads,
             "wall_s": round(outcome.earlier_wall_s + time.perf_counter() - start, 3),
@@ -342,9 +340,9 @@ def run_sweep(
     sweep finishes and saves everything it can, then raises :class:`SweepFailed` naming the failures.
     ``deadline_s``: start no run after this many seconds (a GPU window); runs under way finish.
     ``device``: see :func:`resolve_device`.
-    ``checkpoint_every_s``: local runs save their training state to ``<store>/partial`` that often and
-    resume from it (:mod:`gradconf.checkpoint`), so a run cut off loses at most that much; None turns
-    it off. Runs on a Dask cluster are not checkpointed (its workers share no folder with the store).
+    ``checkpoint_every_s``: local runs save their training state to ``<store>/partial`` at the first epoch
+    end after that many seconds and resume from it (:mod:`gradconf.checkpoint`), so a run cut off loses at
+    most that much and one epoch; None turns it off. Runs on a Dask cluster are not checkpointed (its workers share no folder with the store).
     """
     from tqdm import tqdm
 

@@ -291,16 +291,12 @@ class ResultStore:
         """Store the checkpoint ``data`` of run ``key`` unless the run is finished here or the store holds
         a checkpoint of the same or a later epoch; returns whether it was stored. InvalidRecordError when
         ``data`` is not a checkpoint of run ``key``."""
-        import torch
-
-        from .checkpoint import CHECKPOINT_FORMAT, checkpoint_epoch
+        from .checkpoint import CheckpointError, checkpoint_epoch, read_checkpoint
 
         try:
-            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise InvalidRecordError(f"{where}: not a readable checkpoint ({type(err).__name__}: {err})") from None
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or state.get("key") != key:
-            raise InvalidRecordError(f"{where}: not a checkpoint of format {CHECKPOINT_FORMAT} of run {key}")
+            state = read_checkpoint(io.BytesIO(data), where, key=key)
+        except CheckpointError as err:
+            raise InvalidRecordError(str(err)) from None
         mine = self.checkpoint_file(key)
         if self.has(key) or (mine.is_file() and checkpoint_epoch(mine) >= int(state["epoch"])):
             return False
@@ -379,8 +375,8 @@ def _checkpoint_members(sources: list[Path], report: MergeReport) -> Iterator[tu
 
 def merge_archives(sources: Iterable[str | os.PathLike], store: ResultStore | str | os.PathLike) -> MergeReport:
     """Add every valid record of ``sources`` (``.tar.gz`` archives or store folders) to ``store``, and
-    every checkpoint of an unfinished run (a folder's ``partial/``, or all parts ``NAME.00``, ``NAME.01``,
-    ... of :meth:`ResultStore.export_checkpoints`) to its ``partial/``.
+    every checkpoint of an unfinished run (a folder's ``partial/``, or all parts ``NAME.00ofNN``,
+    ``NAME.01ofNN``, ... of :meth:`ResultStore.export_checkpoints`) to its ``partial/``.
 
     A record already in the store is left as it is (same key = same config and compute version); an
     invalid file is rejected with its reason, and a valid store file is never overwritten by it. An

@@ -517,6 +517,7 @@ def collect(store: str | os.PathLike, archive: str | os.PathLike, *, workdir: st
                      packed, left)
 
 
-__all__ = ["CALL_LIMIT_BYTES", "CALL_MAX_PATHS", "Collected", "RETURN_LIMIT_BYTES", "RETURN_RESERVE_BYTES", "CorruptPieceError", "DriverSpec", "Received",
+__all__ = ["CALL_LIMIT_BYTES", "CALL_MAX_PATHS", "Collected", "CorruptPieceError", "DriverSpec", "RETURN_LIMIT_BYTES",
+           "RETURN_RESERVE_BYTES", "Received",
            "carry_plan", "collect", "dataset_files", "drive", "driver_alive", "git_ignored", "missing_files", "read_status", "receive",
            "repo_root", "stage", "start_driver", "tree_bytes", "wait_for_data"]

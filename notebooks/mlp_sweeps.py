@@ -170,9 +170,10 @@ display(pd.concat([model_table(depth, by=("train.epochs",)), model_table(width, 
                  ignore_index=True))
 
 # %% tags=["hide-input"]
-verdicts = {**study_verdicts(depth, ["depth_loss", "depth_min_cos", "depth_spread", "depth_probe_cos"], x_label="depth"),
-            **study_verdicts(width, ["width_loss", "width_min_cos", "width_spread", "width_probe_cos"],
-                             x_label="width")}
+axis_claims = {"depth": ["depth_loss", "depth_min_cos", "depth_spread", "depth_probe_cos"],
+               "width": ["width_loss", "width_min_cos", "width_spread", "width_probe_cos"]}
+verdicts = {**study_verdicts(depth, axis_claims["depth"], x_label="depth"),
+            **study_verdicts(width, axis_claims["width"], x_label="width")}
 judged = pd.concat([depth.chosen, width.chosen]).drop_duplicates("key")  # depth 4 x width 256 is in both
 # checklist item 16: is the ordering by depth and width established or sharpened late in training?
 orderings = {"depth": (ordering_by_epoch(depth), -1.0), "width": (ordering_by_epoch(width), 1.0)}
@@ -335,8 +336,6 @@ glue_text("lr_edges", "none" if not judged.lr_at_edge.any() else ", ".join(
 # are shown here and not counted in the summary. {glue:text}`replication_text`
 
 # %% tags=["hide-input"]
-axis_claims = {"depth": ["depth_loss", "depth_min_cos", "depth_spread", "depth_probe_cos"],
-               "width": ["width_loss", "width_min_cos", "width_spread", "width_probe_cos"]}
 replication = None
 if P["replication_seeds"]:
     depth_again, width_again = mlp_studies(preset, **{**study_args, "seeds": P["replication_seeds"]})

@@ -8,7 +8,6 @@ import tarfile
 import pytest
 import torch
 
-from gradconf import checkpoint as checkpoint_module
 from gradconf.checkpoint import CHECKPOINT_FORMAT, CheckpointError, Checkpointer
 from gradconf.data import ArrayDataset
 from gradconf.experiment import RunConfig, run_one, run_sweep
@@ -143,23 +142,34 @@ def sphere_config():
                      n_train=128, n_test=64, threads=1, seed=3)
 
 
-def test_a_sweep_resumes_an_interrupted_run_and_then_drops_its_checkpoint(tmp_path, monkeypatch):
-    config = sphere_config()
-    expected = run_one(config)
-    store = ResultStore(tmp_path / "store")
+def interrupted(store, stops):
+    """Unfinished runs in ``store``: config seed -> the epoch after which its run stopped."""
+    configs = {}
     plain_save = Checkpointer.save
+    for seed, epoch in stops.items():
+        config = RunConfig.from_dict({**sphere_config().to_dict(), "seed": seed})
 
-    def save_then_die(self, state):
-        plain_save(self, state)
-        if state["epoch"] == 2:
-            raise Stop
+        def save_then_die(self, state, epoch=epoch):
+            plain_save(self, state)
+            if state["epoch"] == epoch:
+                raise Stop
 
-    monkeypatch.setattr(checkpoint_module.Checkpointer, "save", save_then_die)
-    with pytest.raises(Exception, match="Stop"):
-        run_sweep([config], store, progress=False, checkpoint_every_s=EVERY_EPOCH)
+        Checkpointer.save = save_then_die
+        try:
+            with pytest.raises(Exception, match="Stop"):
+                run_sweep([config], store, progress=False, checkpoint_every_s=EVERY_EPOCH)
+        finally:
+            Checkpointer.save = plain_save
+        configs[seed] = config
+    return configs
+
+
+def test_a_sweep_resumes_an_interrupted_run_and_then_drops_its_checkpoint(tmp_path):
+    store = ResultStore(tmp_path / "store")
+    config = interrupted(store, {3: 2})[3]
+    expected = run_one(config)
     assert not store.has(config.key)
     assert store.checkpoints() == [store.checkpoint_file(config.key)]
-    monkeypatch.setattr(checkpoint_module.Checkpointer, "save", plain_save)
     report = run_sweep([config], store, progress=False, checkpoint_every_s=EVERY_EPOCH)
     assert report.ran == 1
     record = store.load(config.key)
@@ -188,21 +198,10 @@ def test_a_finished_runs_leftover_checkpoint_is_not_listed(tmp_path):
     assert json.loads(store.file(config.key).read_text())["key"] == config.key
 
 
-def test_worker_processes_resume_from_the_stores_checkpoints(tmp_path, monkeypatch):
-    config = sphere_config()
-    expected = run_one(config)
+def test_worker_processes_resume_from_the_stores_checkpoints(tmp_path):
     store = ResultStore(tmp_path / "store")
-    plain_save = Checkpointer.save
-
-    def save_then_die(self, state):
-        plain_save(self, state)
-        if state["epoch"] == 1:
-            raise Stop
-
-    monkeypatch.setattr(checkpoint_module.Checkpointer, "save", save_then_die)
-    with pytest.raises(Exception, match="Stop"):
-        run_sweep([config], store, progress=False, checkpoint_every_s=EVERY_EPOCH)
-    monkeypatch.setattr(checkpoint_module.Checkpointer, "save", plain_save)
+    config = interrupted(store, {3: 1})[3]
+    expected = run_one(config)
     other = RunConfig.from_dict({**config.to_dict(), "seed": 4})
     run_sweep([config, other], store, progress=False, workers=2, checkpoint_every_s=3600)
     record = store.load(config.key)
@@ -213,28 +212,6 @@ def test_worker_processes_resume_from_the_stores_checkpoints(tmp_path, monkeypat
 
 
 # --- checkpoints travel: export in parts, merge home ---------------------------------------------------
-
-def interrupted(store, stops):
-    """Unfinished runs in ``store``: config seed -> the epoch after which its run stopped."""
-    configs = {}
-    plain_save = Checkpointer.save
-    for seed, epoch in stops.items():
-        config = RunConfig.from_dict({**sphere_config().to_dict(), "seed": seed})
-
-        def save_then_die(self, state, epoch=epoch):
-            plain_save(self, state)
-            if state["epoch"] == epoch:
-                raise Stop
-
-        Checkpointer.save = save_then_die
-        try:
-            with pytest.raises(Exception, match="Stop"):
-                run_sweep([config], store, progress=False, checkpoint_every_s=EVERY_EPOCH)
-        finally:
-            Checkpointer.save = plain_save
-        configs[seed] = config
-    return configs
-
 
 def test_checkpoints_travel_in_parts_and_merge_byte_for_byte(tmp_path):
     from gradconf.store import checkpoint_parts, merge_archives
